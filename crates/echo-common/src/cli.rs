@@ -1,0 +1,52 @@
+//! The command line every server accepts, and one-line errors.
+
+use std::fmt::Display;
+
+use clap::Parser;
+
+/// `--host`, `--port`, `--quiet`: the flags every server in the workspace takes.
+/// Chapters add their own with `#[command(flatten)]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// Host name or address to listen on (`localhost` means 127.0.0.1)
+    #[arg(long, default_value = "localhost")]
+    pub host: String,
+    /// TCP port to listen on; 0 picks a free one (the startup line shows which)
+    #[arg(long, default_value_t = 10000)]
+    pub port: u16,
+    /// Print only the startup line and errors, not every event
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Parses the command line. `--help` prints and exits 0; any mistake prints a
+/// single `error:` line and exits 2, without clap's multi-line usage block.
+pub fn parse_args<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(args) => args,
+        Err(err) => match err.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                let _ = err.print();
+                std::process::exit(0)
+            }
+            _ => {
+                let text = err.to_string();
+                let first = text.lines().next().unwrap_or("error: invalid arguments");
+                eprintln_safe(format_args!("{first} (see --help)"));
+                std::process::exit(2)
+            }
+        },
+    }
+}
+
+/// Prints `error: {message}` on one line and exits with status 1.
+pub fn exit_with_error(message: impl Display) -> ! {
+    eprintln_safe(format_args!("error: {message}"));
+    std::process::exit(1)
+}
+
+/// Like `eprintln!`, but a closed stderr is not a reason to panic.
+pub(crate) fn eprintln_safe(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
+}

@@ -1,0 +1,299 @@
+//! Chapter 4, select-queue: one thread serves every client with `select(2)`.
+//!
+//! The server keeps three sets of descriptors, as the Python original does:
+//! `inputs` (watch for reading), `outputs` (watch for writing) and the
+//! exceptional set (the same as `inputs`). Data read from a client goes into
+//! that client's queue in `message_queues`, and is sent back once `select`
+//! says the socket can take it.
+//!
+//! Run it with `cargo run -p select-queue`, then `cargo run -p multiclient` in
+//! a second terminal. The book's chapter "select-queue" walks through this file.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+
+use clap::Parser;
+use echo_common::net::{is_out_of_fds, is_transient_accept_error};
+use echo_common::{
+    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
+    raise_fd_limit,
+};
+use echo_sys::{FdSet, FdTooLarge, select};
+
+/// An echo server that multiplexes its clients with select().
+#[derive(Parser)]
+#[command(name = "select-queue")]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// A connected client.
+struct Client {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// The client has sent end-of-file; close once its echo is delivered.
+    done_reading: bool,
+}
+
+/// Everything the loop keeps, under the Python original's names.
+struct Server {
+    listener: TcpListener,
+    /// Sockets from which we expect to read.
+    inputs: BTreeSet<RawFd>,
+    /// Sockets to which we expect to write.
+    outputs: BTreeSet<RawFd>,
+    /// Outgoing data, per socket.
+    message_queues: HashMap<RawFd, MessageQueue>,
+    clients: HashMap<RawFd, Client>,
+    spare: SpareFd,
+    log: Log,
+}
+
+fn main() {
+    let args: Args = parse_args();
+    let log = Log::new(args.server.quiet);
+
+    // ANCHOR: setup
+    let listener = listen(&args.server).unwrap_or_else(|e| exit_with_error(e));
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| exit_with_error(e));
+    // More descriptors than FD_SETSIZE do not help select, but with them an
+    // extra connection is refused politely instead of failing accept.
+    let _ = raise_fd_limit();
+    let port = listener.local_addr().map_or(args.server.port, |a| a.port());
+    log.starting_up(&args.server.host, port);
+
+    let mut server = Server {
+        inputs: BTreeSet::from([listener.as_raw_fd()]),
+        outputs: BTreeSet::new(),
+        message_queues: HashMap::new(),
+        clients: HashMap::new(),
+        spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        listener,
+        log,
+    };
+    // ANCHOR_END: setup
+
+    // ANCHOR: loop
+    loop {
+        server.log.waiting();
+        let mut readable = fd_set(&server.inputs);
+        let mut writable = fd_set(&server.outputs);
+        let mut exceptional = fd_set(&server.inputs);
+        let highest = server.inputs.iter().chain(&server.outputs).max();
+        let nfds = highest.map_or(0, |fd| fd + 1);
+        match select(
+            nfds,
+            Some(&mut readable),
+            Some(&mut writable),
+            Some(&mut exceptional),
+            None,
+        ) {
+            Ok(_) => {}
+            // A signal (SIGSTOP/SIGCONT, a debugger) interrupted the wait.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => exit_with_error(format_args!("select failed: {e}")),
+        }
+
+        // Handle inputs: the listener is readable when a client is waiting.
+        for fd in ready(&server.inputs, &readable) {
+            if fd == server.listener.as_raw_fd() {
+                server.accept_all();
+            } else {
+                server.handle_readable(fd);
+            }
+        }
+        // Handle outputs.
+        for fd in ready(&server.outputs, &writable) {
+            server.handle_writable(fd);
+        }
+        // Handle "exceptional conditions": for TCP, urgent (out-of-band) data.
+        for fd in ready(&server.inputs, &exceptional) {
+            if let Some(client) = server.clients.get(&fd) {
+                server.log.exceptional(client.peer);
+            }
+        }
+    }
+    // ANCHOR_END: loop
+}
+
+/// The descriptors of `fds` as an `fd_set`. Each was checked against
+/// `FD_SETSIZE` when it was accepted, so none is refused here.
+fn fd_set(fds: &BTreeSet<RawFd>) -> FdSet {
+    let mut set = FdSet::new();
+    for &fd in fds {
+        let _ = set.insert(fd);
+    }
+    set
+}
+
+/// The members of `watched` that `select` left set in `ready`. Collected into
+/// a `Vec` because handling one may change `watched`.
+fn ready(watched: &BTreeSet<RawFd>, ready: &FdSet) -> Vec<RawFd> {
+    watched
+        .iter()
+        .copied()
+        .filter(|&fd| ready.contains(fd))
+        .collect()
+}
+
+impl Server {
+    // ANCHOR: accept
+    /// Accepts every waiting client (the listener is non-blocking, so this
+    /// stops at `WouldBlock`).
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.add_client(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) if is_out_of_fds(&e) => {
+                    // The listener stays readable until this client is taken:
+                    // take it with the spare descriptor and close it, or the
+                    // loop would spin.
+                    let peer = self.spare.shed(&self.listener);
+                    self.log.refusing(peer, "out of file descriptors");
+                    return;
+                }
+                Err(e) => {
+                    self.log.accept_failed(&e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let fd = stream.as_raw_fd();
+        if !FdSet::fits(fd) {
+            // FD_SET would write past the end of the set: refuse instead.
+            self.log.refusing(Some(peer), FdTooLarge(fd));
+            return;
+        }
+        // Urgent data stays in the stream, to be echoed like any other byte.
+        let setup = stream
+            .set_nonblocking(true)
+            .and_then(|()| socket2::SockRef::from(&stream).set_out_of_band_inline(true));
+        if let Err(e) = setup {
+            self.log.dropping(peer, &e);
+            return;
+        }
+        self.log.new_connection(peer);
+        self.inputs.insert(fd);
+        // Give the connection a queue for data we want to send.
+        self.message_queues.insert(fd, MessageQueue::new());
+        self.clients.insert(
+            fd,
+            Client {
+                stream,
+                peer,
+                done_reading: false,
+            },
+        );
+    }
+    // ANCHOR_END: accept
+
+    // ANCHOR: readable
+    fn handle_readable(&mut self, fd: RawFd) {
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
+            return;
+        };
+        let mut data = [0u8; READ_SIZE];
+        match client.stream.read(&mut data) {
+            // Zero bytes: the client will send no more. Its echo may still be
+            // queued; it is delivered before the socket is closed.
+            Ok(0) => {
+                self.inputs.remove(&fd);
+                if queue.is_empty() {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                } else {
+                    self.log.end_of_input(client.peer, queue.pending());
+                    client.done_reading = true;
+                }
+            }
+            Ok(n) => {
+                self.log.received(client.peer, &data[..n]);
+                queue.push(data[..n].to_vec());
+                // Add output channel for response.
+                self.outputs.insert(fd);
+                if queue.is_full() {
+                    // The client is not reading its echo: stop reading from
+                    // it until the queue drains, so memory stays bounded.
+                    self.log.pausing(client.peer, queue.pending());
+                    self.inputs.remove(&fd);
+                }
+            }
+            // Spurious readiness, or a signal: try again on the next event.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                self.log.dropping(client.peer, &e);
+                self.close(fd);
+            }
+        }
+    }
+    // ANCHOR_END: readable
+
+    // ANCHOR: writable
+    fn handle_writable(&mut self, fd: RawFd) {
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
+            return;
+        };
+        let Some(next_msg) = queue.front() else {
+            // No messages waiting, so stop checking for writability.
+            self.log.queue_empty(client.peer);
+            self.outputs.remove(&fd);
+            return;
+        };
+        self.log.sending(client.peer, next_msg);
+        match client.stream.write(next_msg) {
+            Ok(sent) => {
+                if sent < next_msg.len() {
+                    // The socket buffer is full: the rest stays at the head of
+                    // the queue and goes out on the next writable event.
+                    self.log.sent_part(client.peer, sent, next_msg.len());
+                }
+                queue.advance(sent);
+                if client.done_reading && queue.is_empty() {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                } else if !client.done_reading && !queue.is_full() && self.inputs.insert(fd) {
+                    // This client was paused; it has room again.
+                    self.log.resuming(client.peer);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                self.log.dropping(client.peer, &e);
+                self.close(fd);
+            }
+        }
+    }
+    // ANCHOR_END: writable
+
+    /// Forgets a client; dropping its stream closes the socket.
+    fn close(&mut self, fd: RawFd) {
+        self.inputs.remove(&fd);
+        self.outputs.remove(&fd);
+        self.message_queues.remove(&fd);
+        self.clients.remove(&fd);
+    }
+}

@@ -1,0 +1,202 @@
+//! Checks that every chapter's tests run against its server: the documented
+//! transcript, a binary payload echoed intact, a half-closing client.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::server::{ServerProcess, workspace_root};
+use crate::transcript::Transcript;
+
+/// How long any one check may take before it is declared failed.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The directory of a chapter's captured transcripts:
+/// `docs/transcripts/<chapter>/`, holding `server.txt` and `client.txt`.
+pub fn transcript_dir(chapter: &str) -> PathBuf {
+    workspace_root().join("docs/transcripts").join(chapter)
+}
+
+/// A captured transcript's lines, without its first line (the command that
+/// produced it, `$ cargo run -p ...`).
+pub fn load_transcript(path: &std::path::Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(first) if first.starts_with("$ ") => Ok(lines.map(str::to_string).collect()),
+        _ => Err(format!(
+            "{} must start with the command that produced it (`$ ...`)",
+            path.display()
+        )),
+    }
+}
+
+/// Runs the multiclient (two sockets) against `server`, waits until the server
+/// has logged both closes, and compares both transcripts, connection by
+/// connection, with the chapter's captured ones.
+pub fn check_multiclient_transcripts(server: &ServerProcess, chapter: &str) -> Result<(), String> {
+    let args = multiclient::Args {
+        host: "127.0.0.1".into(),
+        port: server.port,
+        sockets: 2,
+    };
+    let mut client_out = Vec::new();
+    multiclient::run(&args, &mut client_out)?;
+    let client_lines: Vec<String> = String::from_utf8_lossy(&client_out)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let closed = server.wait_for_count(|l| l.starts_with("closing ("), 2, Duration::from_secs(10));
+    let server_lines = server.lines();
+    if !closed {
+        return Err(format!(
+            "the server did not log two closes: {server_lines:#?}"
+        ));
+    }
+    let dir = transcript_dir(chapter);
+    for (name, got) in [("server.txt", &server_lines), ("client.txt", &client_lines)] {
+        let expected = load_transcript(&dir.join(name))?;
+        let got_t = Transcript::from_lines(got);
+        let want_t = Transcript::from_lines(&expected);
+        if want_t.connections.is_empty() {
+            return Err(format!("{chapter}/{name} names no connection"));
+        }
+        if let Some(diff) = got_t.diff(&want_t) {
+            return Err(format!(
+                "{chapter}/{name} does not match a fresh run:\n{diff}\nthe run printed:\n{}",
+                got.join("\n")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Deterministic bytes of every value, NUL and invalid UTF-8 included.
+pub fn binary_payload(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            // xorshift64: cheap, and every byte value turns up.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
+    let stream = TcpStream::connect(addr).map_err(|e| format!("connect to {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    Ok(stream)
+}
+
+/// Sends `payload` while reading the echo in parallel (a server that only
+/// writes when the client reads would otherwise deadlock), then checks that
+/// every byte came back in order.
+pub fn check_echo(addr: SocketAddr, payload: &[u8]) -> Result<(), String> {
+    let stream = connect(addr)?;
+    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
+    let to_send = payload.to_vec();
+    let sender = std::thread::spawn(move || writer.write_all(&to_send));
+    let echoed = read_exactly(&stream, payload.len())?;
+    sender
+        .join()
+        .map_err(|_| "sender thread panicked".to_string())?
+        .map_err(|e| format!("send: {e}"))?;
+    compare(&echoed, payload)
+}
+
+/// Sends `payload`, shuts down the write side, and expects the whole echo and
+/// then end-of-file.
+pub fn check_half_close(addr: SocketAddr, payload: &[u8]) -> Result<(), String> {
+    let stream = connect(addr)?;
+    let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
+    let to_send = payload.to_vec();
+    let sender = std::thread::spawn(move || {
+        writer.write_all(&to_send)?;
+        writer.shutdown(Shutdown::Write)
+    });
+    let echoed = read_to_end(&stream)?;
+    sender
+        .join()
+        .map_err(|_| "sender thread panicked".to_string())?
+        .map_err(|e| format!("send: {e}"))?;
+    compare(&echoed, payload)
+}
+
+fn read_exactly(mut stream: &TcpStream, len: usize) -> Result<Vec<u8>, String> {
+    let deadline = Instant::now() + CHECK_TIMEOUT;
+    let mut buf = vec![0; len];
+    let mut got = 0;
+    while got < len {
+        if Instant::now() > deadline {
+            return Err(format!("timed out after {got} of {len} bytes"));
+        }
+        match stream.read(&mut buf[got..]) {
+            Ok(0) => return Err(format!("server closed after {got} of {len} bytes")),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("read after {got} of {len} bytes: {e}")),
+        }
+    }
+    Ok(buf)
+}
+
+fn read_to_end(mut stream: &TcpStream) -> Result<Vec<u8>, String> {
+    let deadline = Instant::now() + CHECK_TIMEOUT;
+    let mut out = Vec::new();
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        if Instant::now() > deadline {
+            return Err(format!("timed out after {} bytes", out.len()));
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("read after {} bytes: {e}", out.len())),
+        }
+    }
+}
+
+fn compare(echoed: &[u8], sent: &[u8]) -> Result<(), String> {
+    if echoed.len() != sent.len() {
+        return Err(format!(
+            "sent {} bytes, got {} back",
+            sent.len(),
+            echoed.len()
+        ));
+    }
+    match echoed.iter().zip(sent).position(|(a, b)| a != b) {
+        None => Ok(()),
+        Some(i) => Err(format!("echo differs from what was sent at byte {i}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_has_every_byte_value() {
+        let p = binary_payload(1 << 16, 7);
+        let mut seen = [false; 256];
+        for b in &p {
+            seen[*b as usize] = true;
+        }
+        assert!(seen.iter().all(|s| *s));
+        assert!(std::str::from_utf8(&p).is_err());
+    }
+
+    #[test]
+    fn compare_finds_the_first_difference() {
+        assert!(compare(b"abc", b"abc").is_ok());
+        assert!(compare(b"abd", b"abc").unwrap_err().contains("byte 2"));
+        assert!(compare(b"ab", b"abc").unwrap_err().contains("got 2"));
+    }
+}
