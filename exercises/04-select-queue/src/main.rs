@@ -1,0 +1,216 @@
+//! Exercise 4: a `select(2)` echo server that loses data.
+//!
+//! It echoes with a single `write` as soon as data arrives and closes a
+//! client the moment it sends end-of-file. That works for short messages
+//! and fails for everything else. Make it queue its output, close only once
+//! the echo is delivered, and stop reading from a client that does not read.
+//!
+//! Read `exercises/04-select-queue/README.md` first; grade your work with
+//! `cargo run -p grade -- 04`.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+
+use clap::Parser;
+use echo_common::net::{is_out_of_fds, is_transient_accept_error};
+use echo_common::{
+    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
+    raise_fd_limit,
+};
+use echo_sys::{FdSet, FdTooLarge, select};
+
+/// An echo server that multiplexes its clients with select().
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// A connected client.
+struct Client {
+    stream: TcpStream,
+    peer: SocketAddr,
+    // TODO: remember that the client has sent end-of-file, so the server can
+    // close it once its echo is delivered.
+}
+
+/// Everything the loop keeps.
+struct Server {
+    listener: TcpListener,
+    /// Sockets from which we expect to read.
+    inputs: BTreeSet<RawFd>,
+    /// Sockets to which we expect to write.
+    outputs: BTreeSet<RawFd>,
+    /// Outgoing data, per socket.
+    message_queues: HashMap<RawFd, MessageQueue>,
+    clients: HashMap<RawFd, Client>,
+    spare: SpareFd,
+    log: Log,
+}
+
+fn main() {
+    let args: Args = parse_args();
+    let log = Log::new(args.server.quiet);
+    let listener = listen(&args.server).unwrap_or_else(|e| exit_with_error(e));
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let _ = raise_fd_limit();
+    let port = listener.local_addr().map_or(args.server.port, |a| a.port());
+    log.starting_up(&args.server.host, port);
+
+    let mut server = Server {
+        inputs: BTreeSet::from([listener.as_raw_fd()]),
+        outputs: BTreeSet::new(),
+        message_queues: HashMap::new(),
+        clients: HashMap::new(),
+        spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        listener,
+        log,
+    };
+
+    loop {
+        server.log.waiting();
+        let mut readable = fd_set(&server.inputs);
+        let mut writable = fd_set(&server.outputs);
+        let highest = server.inputs.iter().chain(&server.outputs).max();
+        let nfds = highest.map_or(0, |fd| fd + 1);
+        match select(nfds, Some(&mut readable), Some(&mut writable), None, None) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => exit_with_error(format_args!("select failed: {e}")),
+        }
+        for fd in ready(&server.inputs, &readable) {
+            if fd == server.listener.as_raw_fd() {
+                server.accept_all();
+            } else {
+                server.handle_readable(fd);
+            }
+        }
+        for fd in ready(&server.outputs, &writable) {
+            server.handle_writable(fd);
+        }
+    }
+}
+
+/// The descriptors of `fds` as an `fd_set` (each was checked against
+/// `FD_SETSIZE` when it was accepted).
+fn fd_set(fds: &BTreeSet<RawFd>) -> FdSet {
+    let mut set = FdSet::new();
+    for &fd in fds {
+        let _ = set.insert(fd);
+    }
+    set
+}
+
+/// The members of `watched` that `select` left set in `ready`.
+fn ready(watched: &BTreeSet<RawFd>, ready: &FdSet) -> Vec<RawFd> {
+    watched
+        .iter()
+        .copied()
+        .filter(|&fd| ready.contains(fd))
+        .collect()
+}
+
+impl Server {
+    /// Accepts every waiting client, up to `WouldBlock`.
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.add_client(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) if is_out_of_fds(&e) => {
+                    let peer = self.spare.shed(&self.listener);
+                    self.log.refusing(peer, "out of file descriptors");
+                    return;
+                }
+                Err(e) => {
+                    self.log.accept_failed(&e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let fd = stream.as_raw_fd();
+        if !FdSet::fits(fd) {
+            self.log.refusing(Some(peer), FdTooLarge(fd));
+            return;
+        }
+        if let Err(e) = stream.set_nonblocking(true) {
+            self.log.dropping(peer, &e);
+            return;
+        }
+        self.log.new_connection(peer);
+        self.inputs.insert(fd);
+        self.message_queues.insert(fd, MessageQueue::new());
+        self.clients.insert(
+            fd,
+            Client { stream, peer },
+        );
+    }
+
+    fn handle_readable(&mut self, fd: RawFd) {
+        let Some(client) = self.clients.get_mut(&fd) else {
+            return;
+        };
+        let mut data = [0u8; READ_SIZE];
+        match client.stream.read(&mut data) {
+            // End-of-file: the client will send no more.
+            // TODO: its echo may still be queued. Stop reading from it, but
+            // close it only once its queue is empty (`log.end_of_input` says so).
+            Ok(0) => {
+                self.log.closing(client.peer);
+                self.close(fd);
+            }
+            Ok(n) => {
+                self.log.received(client.peer, &data[..n]);
+                // TODO: one `write` may take only part of the data, or none of
+                // it when the client is not reading (`WouldBlock`), and the
+                // rest is lost. Push the data onto the client's queue in
+                // `self.message_queues` instead, add `fd` to `self.outputs`, and
+                // let `handle_writable` send it.
+                // TODO: when the queue `is_full()`, stop reading from this
+                // client (`log.pausing`), so a client that never reads cannot
+                // make the server's memory grow without bound.
+                self.log.sending(client.peer, &data[..n]);
+                let _ = client.stream.write(&data[..n]);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                self.log.dropping(client.peer, &e);
+                self.close(fd);
+            }
+        }
+    }
+
+    /// Called when `select` says `fd` can take more data.
+    fn handle_writable(&mut self, fd: RawFd) {
+        // TODO: take the client and its queue (as `handle_readable` does).
+        // Write the queue's `front()`, `advance` the queue by what was
+        // written (a partial write keeps the rest at the head), and:
+        // - when the queue is empty, remove `fd` from `self.outputs`, or
+        //   `select` reports it writable again at once, forever;
+        // - close a client that has sent end-of-file once its queue is empty;
+        // - resume reading from a paused client once its queue is not full.
+        todo!("send the echo queued for descriptor {fd}")
+    }
+
+    /// Forgets a client; dropping its stream closes the socket.
+    fn close(&mut self, fd: RawFd) {
+        self.inputs.remove(&fd);
+        self.outputs.remove(&fd);
+        self.message_queues.remove(&fd);
+        self.clients.remove(&fd);
+    }
+}
