@@ -2,10 +2,12 @@
 //! conformance suite and the benchmarks:
 //! [`server`] starts a server on a free port and kills it when dropped,
 //! [`transcript`] turns logs into per-connection event sequences,
-//! [`procfs`] reads a process's CPU time, memory and descriptors.
+//! [`procfs`] reads a process's CPU time, memory and descriptors,
+//! [`many`] holds many connections open at once.
 #![forbid(unsafe_code)]
 
 pub mod checks;
+pub mod many;
 pub mod procfs;
 pub mod server;
 pub mod transcript;
