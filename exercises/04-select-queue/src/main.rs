@@ -150,10 +150,7 @@ impl Server {
         self.log.new_connection(peer);
         self.inputs.insert(fd);
         self.message_queues.insert(fd, MessageQueue::new());
-        self.clients.insert(
-            fd,
-            Client { stream, peer },
-        );
+        self.clients.insert(fd, Client { stream, peer });
     }
 
     fn handle_readable(&mut self, fd: RawFd) {

@@ -1,0 +1,205 @@
+//! The grader for the exercises in `exercises/`.
+//!
+//! `cargo run -p grade -- 04` builds exercise 4, runs its checks against the
+//! server it builds, and prints one line per check: `PASS` or `FAIL`, the
+//! check's name and the figure it measured. Under the list it prints the
+//! README hint tied to the first failing check. `--all` grades every
+//! exercise and shows the progress as `n/N`; `--solution` grades the
+//! reference solution instead of the student's code.
+//!
+//! The exercises, their packages, their checks and which hint goes with
+//! which check are listed in `exercises/exercises.toml` ([`manifest`]); the
+//! hints themselves are in each exercise's README ([`hints`]); the checks are
+//! in [`checks`].
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod build;
+pub mod checks;
+pub mod hints;
+pub mod manifest;
+pub mod probe;
+
+use std::io::{self, Write};
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+
+pub use manifest::{Exercise, Manifest};
+
+/// Starter (the student's code) or reference solution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    Starter,
+    Solution,
+}
+
+impl Variant {
+    pub fn package(self, ex: &Exercise) -> &str {
+        match self {
+            Variant::Starter => &ex.package,
+            Variant::Solution => &ex.solution,
+        }
+    }
+}
+
+/// The result of grading one exercise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grade {
+    pub passed: usize,
+    pub total: usize,
+    /// The first failing check and the number of its hint.
+    pub first_failure: Option<(String, usize)>,
+}
+
+impl Grade {
+    pub fn is_pass(&self) -> bool {
+        self.passed == self.total
+    }
+}
+
+/// One check's result, as printed.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    pub name: String,
+    pub outcome: checks::Outcome,
+    /// Where the server panicked, if it did during this check.
+    pub panic: Option<String>,
+}
+
+/// Runs one check against `program`. A check that itself panics (a bug in
+/// the grader, not in the server) is reported as a failure.
+pub fn run_check(name: &str, program: &Path) -> CheckResult {
+    let ctx = checks::Ctx::new(program);
+    let outcome = match checks::find(name) {
+        None => Err(format!("no check called {name:?} in the grader")),
+        Some(def) => std::panic::catch_unwind(AssertUnwindSafe(|| (def.run)(&ctx)))
+            .unwrap_or_else(|_| Err("the check itself failed (a bug in the grader)".into())),
+    };
+    CheckResult {
+        name: name.to_string(),
+        outcome,
+        panic: checks::panic_message(&ctx.stderr()),
+    }
+}
+
+/// One line per check: `  PASS  name  figure`, names padded to `width`,
+/// and, when the server panicked, a second line saying where.
+pub fn check_line(result: &CheckResult, width: usize) -> String {
+    let (verdict, figure) = match &result.outcome {
+        Ok(f) => ("PASS", f),
+        Err(f) => ("FAIL", f),
+    };
+    let mut line = format!("  {verdict}  {:width$}  {figure}\n", result.name);
+    if let (Err(_), Some(p)) = (&result.outcome, &result.panic) {
+        line.push_str(&format!("  {:width$}        the server panicked {p}\n", ""));
+    }
+    line
+}
+
+/// Grades `ex` by running its checks against `program` (already built),
+/// writing the report to `out` as it goes. `root` is the workspace root,
+/// where the README with the hints is.
+pub fn grade(
+    root: &Path,
+    manifest: &Manifest,
+    ex: &Exercise,
+    variant: Variant,
+    program: &Path,
+    out: &mut dyn Write,
+) -> io::Result<Grade> {
+    let position = manifest
+        .exercises
+        .iter()
+        .position(|e| e.dir == ex.dir)
+        .map_or(0, |i| i + 1);
+    let count = manifest.exercises.len();
+    match variant {
+        Variant::Starter => writeln!(
+            out,
+            "Exercise {} ({position} of {count}): {}",
+            ex.dir, ex.title
+        )?,
+        Variant::Solution => writeln!(
+            out,
+            "Reference solution to exercise {} ({position} of {count}): {}",
+            ex.dir, ex.title
+        )?,
+    }
+    let width = ex.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let mut grade = Grade {
+        passed: 0,
+        total: ex.checks.len(),
+        first_failure: None,
+    };
+    for check in &ex.checks {
+        let result = run_check(&check.name, program);
+        out.write_all(check_line(&result, width).as_bytes())?;
+        out.flush()?;
+        if result.outcome.is_ok() {
+            grade.passed += 1;
+        } else if grade.first_failure.is_none() {
+            grade.first_failure = Some((check.name.clone(), check.hint));
+        }
+    }
+    writeln!(out)?;
+    if let Some((name, hint)) = &grade.first_failure {
+        let readme = ex.readme();
+        let text = std::fs::read_to_string(root.join(&readme))
+            .map_err(|e| e.to_string())
+            .and_then(|md| hints::parse(&md))
+            .and_then(|all| {
+                all.get(hint - 1)
+                    .cloned()
+                    .ok_or_else(|| format!("it has no hint {hint}"))
+            });
+        match text {
+            Ok(text) => {
+                writeln!(
+                    out,
+                    "Hint {hint}, for {name} (all the hints: {}):",
+                    readme.display()
+                )?;
+                out.write_all(hints::wrap(&text, 72, "    ").as_bytes())?;
+            }
+            Err(e) => writeln!(
+                out,
+                "(cannot show hint {hint} of {}: {e})",
+                readme.display()
+            )?,
+        }
+        writeln!(out)?;
+    }
+    write!(out, "{}/{} checks pass.", grade.passed, grade.total)?;
+    if grade.is_pass() && variant == Variant::Starter {
+        match manifest.exercises.get(position) {
+            Some(next) => write!(
+                out,
+                " Exercise {} is done; next: `cargo run -p grade -- {}`.",
+                ex.dir,
+                next.number()
+                    .map_or(next.dir.clone(), |n| format!("{n:02}"))
+            )?,
+            None => write!(out, " Exercise {} is done; it was the last one.", ex.dir)?,
+        }
+    }
+    writeln!(out)?;
+    Ok(grade)
+}
+
+/// The `--all` line for one exercise: `  done  04-select-queue  4/4 checks`.
+pub fn progress_line(ex: &Exercise, width: usize, grade: Result<&Grade, &str>) -> String {
+    match grade {
+        Ok(g) if g.is_pass() => format!(
+            "  done  {:width$}  {}/{} checks\n",
+            ex.dir, g.passed, g.total
+        ),
+        Ok(g) => format!(
+            "  todo  {:width$}  {}/{} checks   cargo run -p grade -- {}\n",
+            ex.dir,
+            g.passed,
+            g.total,
+            ex.number().map_or(ex.dir.clone(), |n| format!("{n:02}"))
+        ),
+        Err(why) => format!("  todo  {:width$}  {why}\n", ex.dir),
+    }
+}

@@ -1,0 +1,245 @@
+//! The authoring rules of the exercises, as tests: every exercise is in the
+//! manifest with its starter and solution, every starter still fails the
+//! grader, every reference solution passes it, and the grader's report reads
+//! the same from run to run.
+//!
+//! `GRADE_BLESS=1 cargo test -p grade` rewrites the expected reports in
+//! `tests/expected/` after a deliberate change.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use grade::build::{CargoOutput, build};
+use grade::{Exercise, Grade, Manifest, Variant, checks, grade, hints};
+
+fn root() -> PathBuf {
+    test_support::workspace_root()
+}
+
+fn manifest() -> Manifest {
+    Manifest::load(&root()).unwrap()
+}
+
+fn exercise(name: &str) -> Exercise {
+    manifest().find(name).unwrap().clone()
+}
+
+/// Every starter and solution, built once with one `cargo build`.
+fn programs() -> &'static HashMap<String, PathBuf> {
+    static BUILT: OnceLock<HashMap<String, PathBuf>> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let m = manifest();
+        let packages: Vec<&str> = m
+            .exercises
+            .iter()
+            .flat_map(|e| [e.package.as_str(), e.solution.as_str()])
+            .collect();
+        build(&root(), &packages, CargoOutput::Capture).unwrap()
+    })
+}
+
+/// Grades one variant of `ex`, returning the grade and the report.
+fn run(ex: &Exercise, variant: Variant) -> (Grade, String) {
+    let program = &programs()[variant.package(ex)];
+    let mut out = Vec::new();
+    let g = grade(&root(), &manifest(), ex, variant, program, &mut out).unwrap();
+    (g, String::from_utf8(out).unwrap())
+}
+
+/// Checks the rule every exercise follows: the starter fails (at least one
+/// check, and the report then shows a hint), the solution passes every check.
+fn starter_fails_and_solution_passes(name: &str) -> (String, String) {
+    let ex = exercise(name);
+    let (starter, starter_report) = run(&ex, Variant::Starter);
+    assert!(
+        !starter.is_pass(),
+        "the starter of {} passes every check: it teaches nothing\n{starter_report}",
+        ex.dir
+    );
+    assert!(
+        starter_report.contains("\nHint "),
+        "no hint shown:\n{starter_report}"
+    );
+    let (solution, solution_report) = run(&ex, Variant::Solution);
+    assert!(
+        solution.is_pass(),
+        "the reference solution of {} fails\n{solution_report}",
+        ex.dir
+    );
+    (starter_report, solution_report)
+}
+
+/// The report with what varies from run to run (the figures after a
+/// check's name) replaced: every number on a PASS or FAIL line becomes `N`.
+fn normalise(report: &str) -> String {
+    let mut out = String::new();
+    for line in report.lines() {
+        if line.starts_with("  PASS  ") || line.starts_with("  FAIL  ") {
+            let mut masked = String::new();
+            let mut in_number = false;
+            for c in line.chars() {
+                if c.is_ascii_digit() || (in_number && c == '.') {
+                    if !in_number {
+                        masked.push('N');
+                    }
+                    in_number = true;
+                } else {
+                    in_number = false;
+                    masked.push(c);
+                }
+            }
+            out.push_str(&masked);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Compares `report` (normalised) with `tests/expected/NAME`, or writes it
+/// there under `GRADE_BLESS=1`.
+fn assert_report(name: &str, report: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/expected")
+        .join(name);
+    let got = normalise(report);
+    if std::env::var_os("GRADE_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (GRADE_BLESS=1 writes it)", path.display()));
+    assert_eq!(
+        got,
+        want,
+        "the report differs from {} (GRADE_BLESS=1 rewrites it after a deliberate change)",
+        path.display()
+    );
+}
+
+#[test]
+fn every_exercise_directory_is_in_the_manifest_with_both_packages() {
+    let m = manifest();
+    let root = root();
+    let numbered = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(|c: char| c.is_ascii_digit()))
+            .collect();
+        names.sort();
+        names
+    };
+    let listed: Vec<String> = m.exercises.iter().map(|e| e.dir.clone()).collect();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    assert_eq!(
+        listed, sorted,
+        "the manifest lists the exercises out of order"
+    );
+    assert_eq!(numbered(&root.join("exercises")), listed);
+    assert_eq!(numbered(&root.join("exercises/solutions")), listed);
+    for ex in &m.exercises {
+        for (dir, package) in [
+            (ex.starter_dir(), &ex.package),
+            (ex.solution_dir(), &ex.solution),
+        ] {
+            let toml = std::fs::read_to_string(root.join(&dir).join("Cargo.toml")).unwrap();
+            assert!(
+                toml.contains(&format!("name = \"{package}\"")),
+                "{} is not package {package}",
+                dir.display()
+            );
+        }
+        let n = ex.number().unwrap();
+        assert!(
+            ex.package.starts_with(&format!("ex{n:02}-")),
+            "{}: starter packages are called exNN-...",
+            ex.package
+        );
+        assert_eq!(ex.solution, format!("{}-solution", ex.package));
+    }
+}
+
+#[test]
+fn every_check_exists_and_every_hint_is_in_its_readme() {
+    for ex in manifest().exercises {
+        let readme = std::fs::read_to_string(root().join(ex.readme())).unwrap();
+        let hints = hints::parse(&readme).unwrap_or_else(|e| panic!("{}: {e}", ex.dir));
+        assert!(!ex.checks.is_empty(), "{} has no checks", ex.dir);
+        for c in &ex.checks {
+            assert!(
+                checks::find(&c.name).is_some(),
+                "{}: no check {}",
+                ex.dir,
+                c.name
+            );
+            assert!(
+                (1..=hints.len()).contains(&c.hint),
+                "{}: check {} points to hint {}, the README has {}",
+                ex.dir,
+                c.name,
+                c.hint,
+                hints.len()
+            );
+            // The README's table of checks names every check.
+            assert!(
+                readme.contains(&format!("`{}`", c.name)),
+                "{}: the README does not describe check {}",
+                ex.dir,
+                c.name
+            );
+        }
+        let page = ex.chapter_page();
+        assert!(
+            readme.contains(&format!("../../{}", page.display())),
+            "{}: the README does not link {}",
+            ex.dir,
+            page.display()
+        );
+        assert!(
+            readme.contains(&format!(
+                "cargo run -p grade -- {:02}",
+                ex.number().unwrap()
+            )),
+            "{}: the README does not say how to grade it",
+            ex.dir
+        );
+    }
+}
+
+#[test]
+fn starters_leave_work_marked_and_solutions_leave_none() {
+    for ex in manifest().exercises {
+        let src = |dir: PathBuf| -> String {
+            let mut text = String::new();
+            for entry in std::fs::read_dir(root().join(dir).join("src")).unwrap() {
+                text.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+            }
+            text
+        };
+        let starter = src(ex.starter_dir());
+        assert!(
+            starter.contains("todo!(") && starter.contains("// TODO"),
+            "{}: the starter marks no work with todo!() and // TODO",
+            ex.dir
+        );
+        let solution = src(ex.solution_dir());
+        assert!(
+            !solution.contains("todo!(") && !solution.contains("TODO"),
+            "{}: the solution still has a TODO",
+            ex.dir
+        );
+    }
+}
+
+#[test]
+fn exercise_04_starter_fails_solution_passes_and_reports_read_the_same() {
+    let (starter, solution) = starter_fails_and_solution_passes("04");
+    assert_report("04-starter.txt", &starter);
+    assert_report("04-solution.txt", &solution);
+}
