@@ -7,7 +7,9 @@
 #
 # Usage: scripts/transcripts.sh [CHAPTER...]
 #   Default: every chapter with a folder in docs/transcripts/. A file
-#   docs/transcripts/<chapter>/flags holds extra server flags, if any.
+#   docs/transcripts/<chapter>/flags holds extra server flags, if any, and a
+#   file docs/transcripts/<chapter>/package names the server's package when
+#   it is not the folder's name (one package run with different flags).
 #   PORT=10001 scripts/transcripts.sh   if port 10000 is taken.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,9 +35,10 @@ for ch in "${chapters[@]}"; do
   dir=docs/transcripts/$ch
   mkdir -p "$dir"
   flags=$(cat "$dir/flags" 2>/dev/null || true)
+  package=$(cat "$dir/package" 2>/dev/null || echo "$ch")
   log=$(mktemp)
   # shellcheck disable=SC2086 # flags are words
-  "$bin/$ch" $flags --port "$port" 2>"$log" </dev/null &
+  "$bin/$package" $flags --port "$port" 2>"$log" </dev/null &
   pid=$!
   trap 'kill $pid 2>/dev/null || true' EXIT
   wait_for "$log" "^starting up on" 1
@@ -45,7 +48,7 @@ for ch in "${chapters[@]}"; do
   kill "$pid"; wait "$pid" 2>/dev/null || true
   trap - EXIT
   printf '$ cargo run -p multiclient\n%s\n' "$client" >"$dir/client.txt"
-  { printf '$ cargo run -p %s%s\n' "$ch" "${flags:+ -- $flags}"; cat "$log"; } >"$dir/server.txt"
+  { printf '$ cargo run -p %s%s\n' "$package" "${flags:+ -- $flags}"; cat "$log"; } >"$dir/server.txt"
   rm -f "$log"
   echo "captured $dir"
 done
