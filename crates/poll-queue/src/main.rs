@@ -306,7 +306,7 @@ impl Server {
     fn close(&mut self, fd: RawFd) {
         self.message_queues.remove(&fd);
         if let Some(client) = self.clients.remove(&fd) {
-            let _ = self.poller.unregister(&client.stream);
+            let _ = self.poller.deregister(&client.stream);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! A small safe poller over `poll(2)`: the descriptors to watch live in one
 //! `Vec<pollfd>` that is handed to the kernel whole on every call, and a map
-//! from descriptor to its place in that vector lets `modify` and `unregister`
+//! from descriptor to its place in that vector lets `modify` and `deregister`
 //! find it without a scan (the Python original's `fd_to_socket` plays the same
 //! part for the sockets).
 
@@ -65,13 +65,14 @@ impl Poller {
         Ok(())
     }
 
-    /// Stops watching `fd`. Call it before the descriptor is closed: `poll`
-    /// would report a closed descriptor as `POLLNVAL`, and a new connection
-    /// could be given the same number.
+    /// Stops watching `fd` (the Python original calls it `unregister`).
+    /// Call it before the descriptor is closed: `poll` would report a closed
+    /// descriptor as `POLLNVAL`, and a new connection could be given the same
+    /// number.
     ///
     /// # Errors
     /// `NotFound` if `fd` is not registered.
-    pub fn unregister(&mut self, fd: impl AsFd) -> io::Result<()> {
+    pub fn deregister(&mut self, fd: impl AsFd) -> io::Result<()> {
         let i = self.position(fd)?;
         let removed = self.fds.swap_remove(i);
         self.index.remove(&removed.fd);
@@ -129,7 +130,7 @@ mod tests {
     use std::os::unix::net::UnixStream;
 
     #[test]
-    fn reports_only_ready_descriptors_and_follows_unregister() {
+    fn reports_only_ready_descriptors_and_follows_deregister() {
         let (a, mut a_peer) = UnixStream::pair().unwrap();
         let (b, _b_peer) = UnixStream::pair().unwrap();
         let (c, mut c_peer) = UnixStream::pair().unwrap();
@@ -155,7 +156,7 @@ mod tests {
 
         // Removing the first entry moves the last into its place; the map
         // must follow, or `modify` would change the wrong descriptor.
-        poller.unregister(&a).unwrap();
+        poller.deregister(&a).unwrap();
         poller.modify(&c, 0).unwrap();
         poller.wait(&mut ready, Duration::ZERO).unwrap();
         assert!(ready.is_empty());
@@ -163,7 +164,7 @@ mod tests {
         poller.wait(&mut ready, Duration::ZERO).unwrap();
         assert_eq!(ready, vec![(c.as_raw_fd(), libc::POLLIN | libc::POLLOUT)]);
         assert_eq!(
-            poller.unregister(&a).unwrap_err().kind(),
+            poller.deregister(&a).unwrap_err().kind(),
             io::ErrorKind::NotFound
         );
     }

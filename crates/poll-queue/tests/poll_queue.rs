@@ -81,8 +81,10 @@ fn many_connections_are_served_at_once() {
 #[test]
 fn a_client_that_does_not_read_is_paused_and_then_gets_everything() {
     let server = ServerProcess::start(BIN, &[]);
-    let payload = binary_payload(4 << 20, 4);
-    let stream = TcpStream::connect(server.addr()).unwrap();
+    // More than the kernel's buffers on both sides can hold: the client's
+    // receive buffer is kept small, the server's send buffer grows to 4 MiB.
+    let payload = binary_payload(8 << 20, 4);
+    let stream = connect_with_small_receive_buffer(server.addr());
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -231,4 +233,13 @@ fn help_lists_the_contract_flags() {
             .and(predicate::str::contains("--quiet"))
             .and(predicate::str::contains("--capitalize")),
     );
+}
+
+/// A client whose receive buffer stays small (setting it turns off the
+/// kernel's automatic growth), so a server's writes to it block early.
+fn connect_with_small_receive_buffer(addr: std::net::SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(64 * 1024).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    socket.into()
 }
