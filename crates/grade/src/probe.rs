@@ -27,8 +27,10 @@ pub enum End {
     Complete,
     /// The server closed the connection.
     Eof,
-    /// Nothing came for [`SILENCE`] (or the overall limit passed).
+    /// Nothing came for [`SILENCE`].
     Silent(Duration),
+    /// The time allowed for the whole read passed.
+    Limit(Duration),
     Error(io::Error),
 }
 
@@ -42,6 +44,16 @@ pub struct Received {
 /// Reads until `want` bytes came (`None`: until end-of-file), the server
 /// closes, an error, or `silence` without a byte.
 pub fn read_until(stream: &TcpStream, want: Option<usize>, silence: Duration) -> Received {
+    read_within(stream, want, silence, READ_LIMIT)
+}
+
+/// [`read_until`], giving up once `limit` has passed in all.
+pub fn read_within(
+    stream: &TcpStream,
+    want: Option<usize>,
+    silence: Duration,
+    limit: Duration,
+) -> Received {
     let mut data = Vec::with_capacity(want.unwrap_or(0).min(64 << 20));
     let mut buf = vec![0u8; 64 * 1024];
     let start = Instant::now();
@@ -59,10 +71,10 @@ pub fn read_until(stream: &TcpStream, want: Option<usize>, silence: Duration) ->
                 end: End::Complete,
             };
         }
-        if start.elapsed() > READ_LIMIT {
+        if start.elapsed() > limit {
             return Received {
                 data,
-                end: End::Silent(READ_LIMIT),
+                end: End::Limit(limit),
             };
         }
         let room = want.map_or(buf.len(), |w| (w - data.len()).min(buf.len()));
@@ -102,7 +114,7 @@ pub fn expect_silence(stream: &TcpStream, wait: Duration) -> Result<(), String> 
     let got = read_until(stream, Some(1), wait);
     match got.end {
         End::Silent(_) => Ok(()),
-        End::Complete => Err(format!("got {} unexpectedly", show(&got.data))),
+        End::Complete | End::Limit(_) => Err(format!("got {} unexpectedly", show(&got.data))),
         End::Eof => Err("the server closed the connection".into()),
         End::Error(e) => Err(format!("read failed: {e}")),
     }
@@ -147,6 +159,7 @@ pub fn judge_echo(sent: &[u8], got: &Received, expect_eof: bool) -> Result<Strin
         End::Complete => "",
         End::Eof => ", then end-of-file",
         End::Silent(d) => &format!(", then nothing for {} s", d.as_secs_f64()),
+        End::Limit(d) => &format!(" in the {} s allowed", d.as_secs_f64()),
         End::Error(e) => &format!(", then {}", describe_error(e)),
     };
     if n < total {

@@ -12,6 +12,8 @@ use test_support::ServerProcess;
 use test_support::server::ServerCommand;
 
 mod echo;
+mod pool;
+mod sleep;
 
 /// A check's verdict and the figure behind it.
 pub type Outcome = Result<String, String>;
@@ -30,6 +32,11 @@ pub const CHECKS: &[CheckDef] = &[
     echo::HALF_CLOSE,
     echo::BOUNDED_MEMORY,
     echo::BURST,
+    pool::POOL_ECHO,
+    pool::POOL_CAP,
+    sleep::IDLE_CPU,
+    sleep::THROUGHPUT,
+    sleep::TRADE_OFF,
 ];
 
 pub fn find(name: &str) -> Option<&'static CheckDef> {

@@ -1,0 +1,202 @@
+//! Exercise 2: a busy loop that learns to rest.
+//!
+//! The server is the busy-nonblocking chapter's: one loop that tries accept,
+//! read and write on non-blocking sockets, over and over, and keeps a core
+//! busy when no client sends anything. `--sleep-ms MS` is on the command
+//! line but not written yet: make the loop sleep that long after a pass that
+//! found nothing to do, and measure what it saves and what it costs.
+//!
+//! Read `exercises/02-busy-nonblocking/README.md` first; grade your work
+//! with `cargo run -p grade -- 02`.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use clap::Parser;
+use echo_common::net::{is_out_of_fds, is_transient_accept_error};
+use echo_common::{
+    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
+    raise_fd_limit,
+};
+
+/// An echo server that polls non-blocking sockets in a loop.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Sleep this long after a pass of the loop that found nothing to do
+    /// (0: never sleep)
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    sleep_ms: u64,
+}
+
+/// A connected client and the echo it has not received yet.
+struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Data read and not yet sent back: a write may take only part of it.
+    queue: MessageQueue,
+    /// The client has sent end-of-file; close once its echo is delivered.
+    done_reading: bool,
+}
+
+fn main() {
+    let args: Args = parse_args();
+    let log = Log::new(args.server.quiet);
+
+    let listener = listen(&args.server).unwrap_or_else(|e| exit_with_error(e));
+    // accept returns at once, with a client or with WouldBlock.
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let _ = raise_fd_limit();
+    let port = listener.local_addr().map_or(args.server.port, |a| a.port());
+    log.starting_up(&args.server.host, port);
+
+    let mut spare = SpareFd::new().unwrap_or_else(|e| exit_with_error(e));
+    let mut connections: Vec<Connection> = Vec::new();
+    let pause = Duration::from_millis(args.sleep_ms);
+
+    loop {
+        // Try to accept: maybe someone is waiting, maybe not.
+        accept_all(&listener, &mut spare, &mut connections, log);
+        // Try every connection; drop the ones that are finished.
+        connections.retain_mut(|c| c.try_io(log));
+        if !pause.is_zero() {
+            // TODO: sleep for `pause`, but only after a pass that found
+            // nothing to do: no client accepted, no byte read or sent, no
+            // connection closed. `accept_all` and `try_io` will have to say
+            // whether they did anything.
+            todo!("sleep {pause:?} after a pass with nothing to do");
+        }
+    }
+}
+
+/// Accepts every client that is waiting, and returns when none is.
+fn accept_all(
+    listener: &TcpListener,
+    spare: &mut SpareFd,
+    connections: &mut Vec<Connection>,
+    log: Log,
+) {
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                // Urgent data stays in the stream, to be echoed like any
+                // other byte; reads and writes must not block the loop.
+                let setup = stream
+                    .set_nonblocking(true)
+                    .and_then(|()| socket2::SockRef::from(&stream).set_out_of_band_inline(true));
+                if let Err(e) = setup {
+                    log.dropping(peer, &e);
+                    continue;
+                }
+                log.new_connection(peer);
+                connections.push(Connection {
+                    stream,
+                    peer,
+                    queue: MessageQueue::new(),
+                    done_reading: false,
+                });
+            }
+            // Nobody is waiting: on to the connections.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if is_transient_accept_error(&e) => {}
+            Err(e) if is_out_of_fds(&e) => {
+                // At the limit, accept fails whether or not a client waits.
+                // If one does, take it with the spare descriptor and close
+                // it, so it is told rather than left hanging.
+                if let Some(peer) = spare.shed(listener) {
+                    log.refusing(Some(peer), "out of file descriptors");
+                }
+                return;
+            }
+            Err(e) => {
+                log.accept_failed(&e);
+                return;
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// One read and one write, each of which may find nothing to do.
+    /// Returns whether to keep the connection.
+    fn try_io(&mut self, log: Log) -> bool {
+        // A client whose queue is full is not reading its echo: stop reading
+        // from it until the queue drains, so memory stays bounded.
+        if !self.done_reading && !self.queue.is_full() {
+            let mut data = [0u8; READ_SIZE];
+            match self.stream.read(&mut data) {
+                // Zero bytes: the client will send no more. Its echo may
+                // still be queued; it is delivered before the socket closes.
+                Ok(0) => {
+                    if self.queue.is_empty() {
+                        log.closing(self.peer);
+                        return false;
+                    }
+                    log.end_of_input(self.peer, self.queue.pending());
+                    self.done_reading = true;
+                }
+                Ok(n) => {
+                    log.received(self.peer, &data[..n]);
+                    self.queue.push(data[..n].to_vec());
+                    if self.queue.is_full() {
+                        log.pausing(self.peer, self.queue.pending());
+                    }
+                }
+                // Nothing has arrived (the usual case), or a signal.
+                Err(e) if would_block(&e) => {}
+                Err(e) => {
+                    log.dropping(self.peer, &e);
+                    return false;
+                }
+            }
+        }
+        self.try_send(log)
+    }
+
+    /// Sends what the socket will take of the oldest queued message.
+    fn try_send(&mut self, log: Log) -> bool {
+        let Some(next_msg) = self.queue.front() else {
+            return true;
+        };
+        let was_full = self.queue.is_full();
+        match self.stream.write(next_msg) {
+            Ok(sent) => {
+                log.sending(self.peer, next_msg);
+                if sent < next_msg.len() {
+                    // The socket buffer is full: the rest stays at the head
+                    // of the queue, for the next turn of the loop.
+                    log.sent_part(self.peer, sent, next_msg.len());
+                }
+                self.queue.advance(sent);
+            }
+            // The socket buffer is full: try again next turn.
+            Err(e) if would_block(&e) => return true,
+            Err(e) => {
+                log.dropping(self.peer, &e);
+                return false;
+            }
+        }
+        if self.done_reading && self.queue.is_empty() {
+            log.closing(self.peer);
+            return false;
+        }
+        if was_full && !self.queue.is_full() && !self.done_reading {
+            log.resuming(self.peer);
+        }
+        true
+    }
+}
+
+/// Whether an error only means "nothing to do right now".
+fn would_block(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}

@@ -1,0 +1,191 @@
+//! Reference solution to exercise 1 (`exercises/01-blocking-threaded`): a
+//! thread per connection by default, and with `--pool N` a fixed pool of N
+//! worker threads fed through a channel, so client N+1 waits for a free one.
+//!
+//! Grade it with `cargo run -p grade -- --solution 01`.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::thread;
+use std::time::Duration;
+
+use clap::Parser;
+use crossbeam_channel::TrySendError;
+use echo_common::net::{is_out_of_fds, is_transient_accept_error};
+use echo_common::{
+    Log, PyAddr, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
+    raise_fd_limit,
+};
+
+/// An echo server with a thread per connection, or a pool of threads.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Serve with a fixed pool of N threads; client N+1 waits for a free one
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pool: Option<u16>,
+}
+
+/// Each thread's stack. Rust's default is 2 MiB: 10,000 clients would reserve
+/// 20 GiB of address space, which a system that does not overcommit memory (or
+/// a `ulimit -v`) refuses. A thread here holds one read buffer and formats a
+/// log line, so 64 KiB leaves ample room.
+const STACK_SIZE: usize = 64 * 1024;
+
+/// How long to wait before calling `accept` again after it failed for a
+/// reason that retrying at once would not fix.
+const BACK_OFF: Duration = Duration::from_millis(100);
+
+fn main() {
+    let args: Args = parse_args();
+    let log = Log::new(args.server.quiet);
+
+    let listener = listen(&args.server).unwrap_or_else(|e| exit_with_error(e));
+    // A descriptor per client: let the process have as many as allowed.
+    let _ = raise_fd_limit();
+    let port = listener.local_addr().map_or(args.server.port, |a| a.port());
+    log.starting_up(&args.server.host, port);
+
+    match args.pool {
+        None => accept_loop(&listener, log, |stream, peer| {
+            spawn_client(stream, peer, log)
+        }),
+        Some(n) => run_pool(&listener, log, n),
+    }
+}
+
+/// A new thread for this client, named after it (the name shows in panic
+/// messages, debuggers and `top -H`).
+fn spawn_client(stream: TcpStream, peer: SocketAddr, log: Log) {
+    let spawned = thread::Builder::new()
+        .name(format!("client {peer}"))
+        .stack_size(STACK_SIZE)
+        .spawn(move || serve(stream, peer, log));
+    // Out of threads or memory: this client is dropped (the closure, and
+    // with it the socket, is dropped too), the server goes on.
+    if let Err(e) = spawned {
+        log.dropping(peer, &e);
+    }
+}
+
+/// Starts `n` workers that take clients from a channel, then accepts clients
+/// and hands each to a free worker.
+fn run_pool(listener: &TcpListener, log: Log, n: u16) {
+    // Capacity 0: a hand-off succeeds only when a worker is waiting for it.
+    let (handoff, clients) = crossbeam_channel::bounded::<(TcpStream, SocketAddr)>(0);
+    for i in 1..=n {
+        let clients = clients.clone();
+        let worker = move || {
+            for (stream, peer) in clients {
+                // A panic while serving one client must not shrink the pool.
+                let _ = catch_unwind(AssertUnwindSafe(|| serve(stream, peer, log)));
+            }
+        };
+        thread::Builder::new()
+            .name(format!("worker {i}"))
+            .stack_size(STACK_SIZE)
+            .spawn(worker)
+            .unwrap_or_else(|e| exit_with_error(format_args!("cannot start worker {i}: {e}")));
+    }
+    accept_loop(listener, log, |stream, peer| {
+        match handoff.try_send((stream, peer)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(client)) => {
+                // Every worker is busy. This client is connected but gets no
+                // echo, and while we wait here later clients are not even
+                // accepted: they queue in the kernel's listen backlog.
+                log.event(format_args!(
+                    "all {n} workers are busy; {} waits for one",
+                    PyAddr(peer)
+                ));
+                if handoff.send(client).is_err() {
+                    exit_with_error("every worker has stopped");
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => exit_with_error("every worker has stopped"),
+        }
+    });
+}
+
+/// Accepts clients one at a time, forever, and passes each to `hand_off`.
+fn accept_loop(
+    listener: &TcpListener,
+    log: Log,
+    mut hand_off: impl FnMut(TcpStream, SocketAddr),
+) -> ! {
+    let mut spare = SpareFd::new().unwrap_or_else(|e| exit_with_error(e));
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                log.new_connection(peer);
+                hand_off(stream, peer);
+            }
+            // The client gave up before we took it: nothing to do.
+            Err(e) if is_transient_accept_error(&e) => {}
+            Err(e) if is_out_of_fds(&e) => shed_or_wait(listener, &mut spare, log),
+            Err(e) => {
+                log.accept_failed(&e);
+                thread::sleep(BACK_OFF);
+            }
+        }
+    }
+}
+
+/// Linux looks for a free descriptor before it looks for a client, so at the
+/// limit `accept` fails at once, client or not: calling it again straight
+/// away would spin a core. If a client is waiting, it is taken with the spare
+/// descriptor and closed (it sees the close instead of hanging); if none is,
+/// we sleep a little, while other threads may close their clients.
+fn shed_or_wait(listener: &TcpListener, spare: &mut SpareFd, log: Log) {
+    // Non-blocking for this one call, or with no client waiting it would
+    // block while holding the last descriptor.
+    let shed = listener
+        .set_nonblocking(true)
+        .ok()
+        .and_then(|()| spare.shed(listener));
+    let _ = listener.set_nonblocking(false);
+    match shed {
+        Some(peer) => log.refusing(Some(peer), "out of file descriptors"),
+        None => thread::sleep(BACK_OFF),
+    }
+}
+
+/// Echoes one client until it has sent everything. Both calls block, so this
+/// thread holds no queue: it does not read more until its last read is sent,
+/// and a client that does not read its echo just stalls its own thread.
+fn serve(mut stream: TcpStream, peer: SocketAddr, log: Log) {
+    // Urgent data stays in the stream, to be echoed like any other byte.
+    if let Err(e) = socket2::SockRef::from(&stream).set_out_of_band_inline(true) {
+        log.dropping(peer, &e);
+        return;
+    }
+    let mut data = [0u8; READ_SIZE];
+    loop {
+        match stream.read(&mut data) {
+            // Zero bytes: the client will send no more, and all it sent has
+            // been echoed. Dropping the stream closes the socket.
+            Ok(0) => {
+                log.closing(peer);
+                return;
+            }
+            Ok(n) => {
+                log.received(peer, &data[..n]);
+                log.sending(peer, &data[..n]);
+                // write_all loops over partial writes (and signals) for us.
+                if let Err(e) = stream.write_all(&data[..n]) {
+                    log.dropping(peer, &e);
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                log.dropping(peer, &e);
+                return;
+            }
+        }
+    }
+}
