@@ -18,11 +18,12 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use clap::Parser;
-use crossbeam_channel::TrySendError;
 use echo_common::net::{is_out_of_fds, is_transient_accept_error};
 use echo_common::{
     Log, PyAddr, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
@@ -92,14 +93,18 @@ fn spawn_client(stream: TcpStream, peer: SocketAddr, log: Log) {
 /// Starts `n` workers that take clients from a channel, then accepts clients
 /// and hands each to a free worker.
 fn run_pool(listener: &TcpListener, log: Log, n: u16) {
-    // Capacity 0: a hand-off succeeds only when a worker is waiting for it.
+    // Capacity 0: a hand-off completes only when a worker takes the client.
     let (handoff, clients) = crossbeam_channel::bounded::<(TcpStream, SocketAddr)>(0);
+    // How many workers are serving a client (only used to say so in the log).
+    let busy = Arc::new(AtomicUsize::new(0));
     for i in 1..=n {
-        let clients = clients.clone();
+        let (clients, busy) = (clients.clone(), Arc::clone(&busy));
         let worker = move || {
             for (stream, peer) in clients {
+                busy.fetch_add(1, Ordering::Relaxed);
                 // A panic while serving one client must not shrink the pool.
                 let _ = catch_unwind(AssertUnwindSafe(|| serve(stream, peer, log)));
+                busy.fetch_sub(1, Ordering::Relaxed);
             }
         };
         thread::Builder::new()
@@ -109,21 +114,17 @@ fn run_pool(listener: &TcpListener, log: Log, n: u16) {
             .unwrap_or_else(|e| exit_with_error(format_args!("cannot start worker {i}: {e}")));
     }
     accept_loop(listener, log, |stream, peer| {
-        match handoff.try_send((stream, peer)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(client)) => {
-                // Every worker is busy. This client is connected but gets no
-                // echo, and while we wait here later clients are not even
-                // accepted: they queue in the kernel's listen backlog.
-                log.event(format_args!(
-                    "all {n} workers are busy; {} waits for one",
-                    PyAddr(peer)
-                ));
-                if handoff.send(client).is_err() {
-                    exit_with_error("every worker has stopped");
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => exit_with_error("every worker has stopped"),
+        if busy.load(Ordering::Relaxed) >= usize::from(n) {
+            // This client is connected but gets no echo until a worker is
+            // free, and while we wait here later clients are not even
+            // accepted: they queue in the kernel's listen backlog.
+            log.event(format_args!(
+                "all {n} workers are busy; {} waits for one",
+                PyAddr(peer)
+            ));
+        }
+        if handoff.send((stream, peer)).is_err() {
+            exit_with_error("every worker has stopped");
         }
     });
 }
