@@ -14,6 +14,7 @@ use test_support::server::ServerCommand;
 mod echo;
 mod pool;
 mod sleep;
+mod stdin;
 
 /// A check's verdict and the figure behind it.
 pub type Outcome = Result<String, String>;
@@ -37,6 +38,10 @@ pub const CHECKS: &[CheckDef] = &[
     sleep::IDLE_CPU,
     sleep::THROUGHPUT,
     sleep::TRADE_OFF,
+    stdin::STATS,
+    stdin::QUIT,
+    stdin::UNKNOWN,
+    stdin::STDIN_EOF,
 ];
 
 pub fn find(name: &str) -> Option<&'static CheckDef> {

@@ -1,0 +1,349 @@
+//! Exercise 3: a server you can talk to on stdin.
+//!
+//! The server is the select-stdin chapter's: one `select` over the listener,
+//! the clients and stdin, where any line on stdin stops it. Give it
+//! commands instead: `stats` prints how many clients are connected and how
+//! many bytes it has echoed, `quit` stops it, anything else is answered with
+//! a one-line reminder of the commands.
+//!
+//! Read `exercises/03-select-stdin/README.md` first; grade your work with
+//! `cargo run -p grade -- 03`.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+
+use clap::Parser;
+use echo_common::net::{is_out_of_fds, is_transient_accept_error};
+use echo_common::{
+    Log, MessageQueue, Payload, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen,
+    parse_args, raise_fd_limit,
+};
+use echo_sys::{FdSet, FdTooLarge, select};
+
+/// An echo server that multiplexes its clients and stdin with select().
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// A connected client.
+struct Client {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// The client has sent end-of-file; close once its echo is delivered.
+    done_reading: bool,
+}
+
+/// Everything the loop keeps.
+struct Server {
+    listener: TcpListener,
+    stdin: RawFd,
+    /// Descriptors to watch for reading: the listener, stdin, the clients.
+    inputs: BTreeSet<RawFd>,
+    /// Clients whose echo did not all fit in the socket: watch for writing.
+    outputs: BTreeSet<RawFd>,
+    /// Echo waiting to be sent, per client.
+    message_queues: HashMap<RawFd, MessageQueue>,
+    clients: HashMap<RawFd, Client>,
+    spare: SpareFd,
+    log: Log,
+}
+
+fn main() {
+    let args: Args = parse_args();
+    let log = Log::new(args.server.quiet);
+
+    let listener = listen(&args.server).unwrap_or_else(|e| exit_with_error(e));
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let _ = raise_fd_limit();
+    let port = listener.local_addr().map_or(args.server.port, |a| a.port());
+    log.starting_up(&args.server.host, port);
+
+    let stdin = io::stdin().as_raw_fd();
+    let mut inputs = BTreeSet::from([listener.as_raw_fd()]);
+    // If stdin was closed when we started, the listener took its number.
+    if !inputs.insert(stdin) {
+        log.always(format_args!(
+            "stdin is not open: stop the server with Ctrl-C"
+        ));
+    }
+    let mut server = Server {
+        inputs,
+        stdin,
+        outputs: BTreeSet::new(),
+        message_queues: HashMap::new(),
+        clients: HashMap::new(),
+        spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        listener,
+        log,
+    };
+
+    loop {
+        server.log.waiting();
+        let mut readable = fd_set(&server.inputs);
+        let mut writable = fd_set(&server.outputs);
+        let highest = server.inputs.iter().chain(&server.outputs).max();
+        let nfds = highest.map_or(0, |fd| fd + 1);
+        match select(nfds, Some(&mut readable), Some(&mut writable), None, None) {
+            Ok(_) => {}
+            // A signal (SIGSTOP/SIGCONT, a debugger) interrupted the wait.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => exit_with_error(format_args!("select failed: {e}")),
+        }
+
+        for fd in ready(&server.inputs, &readable) {
+            if fd == server.listener.as_raw_fd() {
+                server.accept_all();
+            } else if fd == server.stdin {
+                if server.handle_stdin() {
+                    // Returning drops every socket: the clients see a close.
+                    return;
+                }
+            } else {
+                server.handle_readable(fd);
+            }
+        }
+        for fd in ready(&server.outputs, &writable) {
+            server.handle_writable(fd);
+        }
+    }
+}
+
+/// The descriptors of `fds` as an `fd_set`. Each was checked against
+/// `FD_SETSIZE` when it was accepted, so none is refused here.
+fn fd_set(fds: &BTreeSet<RawFd>) -> FdSet {
+    let mut set = FdSet::new();
+    for &fd in fds {
+        let _ = set.insert(fd);
+    }
+    set
+}
+
+/// The members of `watched` that `select` left set in `ready`. Collected into
+/// a `Vec` because handling one may change `watched`.
+fn ready(watched: &BTreeSet<RawFd>, ready: &FdSet) -> Vec<RawFd> {
+    watched
+        .iter()
+        .copied()
+        .filter(|&fd| ready.contains(fd))
+        .collect()
+}
+
+/// Whether an error only means "not now": spurious readiness, or a signal.
+fn not_now(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+impl Server {
+    /// Reads what is on stdin and runs the commands in it; returns whether
+    /// to stop. At end-of-file (stdin is `/dev/null`, a closed pipe, a
+    /// finished script) there will never be a line: stop watching stdin, or
+    /// `select` would report it readable forever and the loop would spin.
+    fn handle_stdin(&mut self) -> bool {
+        let mut input = [0u8; READ_SIZE];
+        // One read of what is there, not a read up to the newline: a
+        // half-typed line must not block the server.
+        match io::stdin().read(&mut input) {
+            Ok(0) => {
+                self.inputs.remove(&self.stdin);
+                self.log.always(format_args!(
+                    "stdin is at end of file: no longer watching it (stop the server with Ctrl-C)"
+                ));
+                false
+            }
+            Ok(n) => self.handle_commands(&input[..n]),
+            Err(e) if not_now(&e) => false,
+            Err(e) => {
+                self.inputs.remove(&self.stdin);
+                self.log.always(format_args!(
+                    "cannot read stdin ({e}): no longer watching it"
+                ));
+                false
+            }
+        }
+    }
+
+    /// Runs the commands in `input`, which is what one read of stdin
+    /// returned: part of a line, a line, or several. Returns whether to stop.
+    fn handle_commands(&mut self, input: &[u8]) -> bool {
+        // TODO: run each complete line as a command:
+        // - `stats`: print `stats: N connections open, M bytes echoed`
+        //   (`self.log.always`), M counting every byte written back so far;
+        // - `quit`: print why, and return true to stop the server;
+        // - anything else: print `unknown command "..."; try stats or quit`.
+        // Keep the start of a line that has not ended yet for the next read.
+        todo!("run the commands in {}", Payload(input))
+    }
+
+    /// Accepts every waiting client (the listener is non-blocking, so this
+    /// stops at `WouldBlock`).
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.add_client(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) if is_out_of_fds(&e) => {
+                    // The client stays in the backlog and the listener stays
+                    // readable: take it with the spare descriptor and close
+                    // it, or the loop would spin.
+                    let peer = self.spare.shed(&self.listener);
+                    self.log.refusing(peer, "out of file descriptors");
+                    return;
+                }
+                Err(e) => {
+                    self.log.accept_failed(&e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let fd = stream.as_raw_fd();
+        if !FdSet::fits(fd) {
+            // FD_SET would write past the end of the set: refuse instead.
+            self.log.refusing(Some(peer), FdTooLarge(fd));
+            return;
+        }
+        // Urgent data stays in the stream, to be echoed like any other byte.
+        let setup = stream
+            .set_nonblocking(true)
+            .and_then(|()| socket2::SockRef::from(&stream).set_out_of_band_inline(true));
+        if let Err(e) = setup {
+            self.log.dropping(peer, &e);
+            return;
+        }
+        self.log.new_connection(peer);
+        self.inputs.insert(fd);
+        self.message_queues.insert(fd, MessageQueue::new());
+        let done_reading = false;
+        self.clients.insert(
+            fd,
+            Client {
+                stream,
+                peer,
+                done_reading,
+            },
+        );
+    }
+
+    fn handle_readable(&mut self, fd: RawFd) {
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
+            return;
+        };
+        let mut data = [0u8; READ_SIZE];
+        let n = match client.stream.read(&mut data) {
+            // Zero bytes: the client will send no more. Its echo may still be
+            // queued; it is delivered before the socket is closed.
+            Ok(0) => {
+                self.inputs.remove(&fd);
+                if queue.is_empty() {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                } else {
+                    self.log.end_of_input(client.peer, queue.pending());
+                    client.done_reading = true;
+                }
+                return;
+            }
+            Ok(n) => n,
+            Err(e) if not_now(&e) => return,
+            Err(e) => {
+                self.log.dropping(client.peer, &e);
+                self.close(fd);
+                return;
+            }
+        };
+        self.log.received(client.peer, &data[..n]);
+        if !queue.is_empty() {
+            // Older echo is still waiting: this goes behind it, in order.
+            queue.push(data[..n].to_vec());
+        } else {
+            // Send right away; whatever the socket does not take is queued,
+            // and the socket watched until it can take more.
+            self.log.sending(client.peer, &data[..n]);
+            let sent = match client.stream.write(&data[..n]) {
+                Ok(sent) => sent,
+                Err(e) if not_now(&e) => 0,
+                Err(e) => {
+                    self.log.dropping(client.peer, &e);
+                    self.close(fd);
+                    return;
+                }
+            };
+            if sent < n {
+                self.log.sent_part(client.peer, sent, n);
+                queue.push(data[sent..n].to_vec());
+                self.outputs.insert(fd);
+            }
+        }
+        if queue.is_full() {
+            // The client is not reading its echo: stop reading from it until
+            // the queue drains, so memory stays bounded.
+            self.log.pausing(client.peer, queue.pending());
+            self.inputs.remove(&fd);
+        }
+    }
+
+    fn handle_writable(&mut self, fd: RawFd) {
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
+            return;
+        };
+        let Some(next_msg) = queue.front() else {
+            self.outputs.remove(&fd);
+            return;
+        };
+        self.log.sending(client.peer, next_msg);
+        match client.stream.write(next_msg) {
+            Ok(sent) => {
+                if sent < next_msg.len() {
+                    self.log.sent_part(client.peer, sent, next_msg.len());
+                }
+                queue.advance(sent);
+            }
+            Err(e) if not_now(&e) => return,
+            Err(e) => {
+                self.log.dropping(client.peer, &e);
+                self.close(fd);
+                return;
+            }
+        }
+        if client.done_reading && queue.is_empty() {
+            self.log.closing(client.peer);
+            self.close(fd);
+            return;
+        }
+        if queue.is_empty() {
+            // All caught up: stop watching for writability.
+            self.log.queue_empty(client.peer);
+            self.outputs.remove(&fd);
+        }
+        if !client.done_reading && !queue.is_full() && self.inputs.insert(fd) {
+            // This client was paused; it has room again.
+            self.log.resuming(client.peer);
+        }
+    }
+
+    /// Forgets a client; dropping its stream closes the socket.
+    fn close(&mut self, fd: RawFd) {
+        self.inputs.remove(&fd);
+        self.outputs.remove(&fd);
+        self.message_queues.remove(&fd);
+        self.clients.remove(&fd);
+    }
+}
