@@ -120,6 +120,15 @@ pub fn expect_silence(stream: &TcpStream, wait: Duration) -> Result<(), String> 
     }
 }
 
+/// Sends `what` and expects it back within [`SILENCE`].
+pub fn round_trip(stream: &TcpStream, what: &[u8]) -> Result<(), String> {
+    let mut writer = stream;
+    writer
+        .write_all(what)
+        .map_err(|e| format!("send failed: {e}"))?;
+    judge_echo(what, &read_until(stream, Some(what.len()), SILENCE), false).map(drop)
+}
+
 /// Writes `data` from a new thread, so the caller can read (or not) at the
 /// same time; shuts the write side down afterwards if `then_shutdown`.
 pub fn send_in_background(

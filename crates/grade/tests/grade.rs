@@ -243,3 +243,32 @@ fn exercise_04_starter_fails_solution_passes_and_reports_read_the_same() {
     assert_report("04-starter.txt", &starter);
     assert_report("04-solution.txt", &solution);
 }
+
+/// One test per exercise (so they run in parallel), and the list of them,
+/// which must cover the manifest.
+macro_rules! exercise_tests {
+    ($($test:ident => $number:literal),* $(,)?) => {
+        const TESTED: &[&str] = &["04", $($number),*];
+        $(
+            #[test]
+            fn $test() {
+                starter_fails_and_solution_passes($number);
+            }
+        )*
+    };
+}
+
+exercise_tests! {
+    exercise_01_starter_fails_solution_passes => "01",
+    exercise_02_starter_fails_solution_passes => "02",
+    exercise_03_starter_fails_solution_passes => "03",
+    exercise_05_starter_fails_solution_passes => "05",
+}
+
+#[test]
+fn every_exercise_in_the_manifest_has_a_test() {
+    for ex in manifest().exercises {
+        let n = format!("{:02}", ex.number().unwrap());
+        assert!(TESTED.contains(&n.as_str()), "exercise {n} is not tested");
+    }
+}

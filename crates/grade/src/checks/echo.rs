@@ -10,7 +10,7 @@ use std::time::Duration;
 use test_support::checks::binary_payload;
 use test_support::procfs;
 
-use super::{CheckDef, Ctx, Outcome};
+use super::{CheckDef, Ctx, Outcome, cpu_over, idle_clients};
 use crate::probe::{
     Received, SILENCE, bytes, connect, judge_echo, mib, read_until, send_in_background,
 };
@@ -186,4 +186,28 @@ fn burst(ctx: &Ctx) -> Outcome {
     let got = read_until(&stream, Some(payload.len()), SILENCE);
     finish(&stream, sender);
     judge_echo(&payload, &got, false)
+}
+
+pub const QUIET_WHEN_IDLE: CheckDef = CheckDef {
+    name: "quiet-when-idle",
+    about: "3 clients get their echo and stay connected, silent: the server uses under 0.1 s of CPU in 1 s",
+    run: quiet_when_idle,
+};
+
+fn quiet_when_idle(ctx: &Ctx) -> Outcome {
+    const LIMIT: Duration = Duration::from_millis(100);
+    let server = ctx.start(&["--quiet"])?;
+    let _clients = idle_clients(&server, 3)?;
+    match cpu_over(&server, Duration::from_secs(1)) {
+        None => Ok("CPU not measured (no /proc here)".into()),
+        Some(cpu) if cpu > LIMIT => Err(format!(
+            "{:.2} s of CPU in 1 s with 3 idle clients (limit {:.2} s): the loop spins",
+            cpu.as_secs_f64(),
+            LIMIT.as_secs_f64()
+        )),
+        Some(cpu) => Ok(format!(
+            "{:.2} s of CPU in 1 s with 3 idle clients",
+            cpu.as_secs_f64()
+        )),
+    }
 }

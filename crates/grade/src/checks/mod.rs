@@ -4,14 +4,18 @@
 //! asks, `Err` with what went wrong otherwise.
 
 use std::cell::RefCell;
+use std::net::TcpStream;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use test_support::ServerProcess;
+use test_support::{ServerProcess, procfs};
+
+use crate::probe::connect;
 use test_support::server::ServerCommand;
 
 mod echo;
+mod poll;
 mod pool;
 mod sleep;
 mod stdin;
@@ -33,6 +37,8 @@ pub const CHECKS: &[CheckDef] = &[
     echo::HALF_CLOSE,
     echo::BOUNDED_MEMORY,
     echo::BURST,
+    echo::QUIET_WHEN_IDLE,
+    poll::CHURN,
     pool::POOL_ECHO,
     pool::POOL_CAP,
     sleep::IDLE_CPU,
@@ -120,6 +126,26 @@ impl Drop for Server<'_> {
         self.sink.borrow_mut().extend(self.process.lines());
         // Then the process itself is dropped: killed and reaped.
     }
+}
+
+/// CPU time the server uses over `span`.
+pub fn cpu_over(server: &Server<'_>, span: Duration) -> Option<Duration> {
+    let pid = server.pid();
+    let before = procfs::cpu_time(pid);
+    std::thread::sleep(span);
+    let after = procfs::cpu_time(pid);
+    before.zip(after).map(|(b, a)| a.saturating_sub(b))
+}
+
+/// Connects `n` clients and has each echo the book's messages once.
+pub fn idle_clients(server: &Server<'_>, n: usize) -> Result<Vec<TcpStream>, String> {
+    (1..=n)
+        .map(|i| {
+            let c = connect(server.addr())?;
+            echo::echo_messages(&c).map_err(|e| format!("client {i}: {e}"))?;
+            Ok(c)
+        })
+        .collect()
 }
 
 /// The panic message in a server's stderr, if it panicked: `at FILE:LINE:COL:

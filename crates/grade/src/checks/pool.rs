@@ -1,14 +1,13 @@
 //! Exercise 1: `--pool N` caps a thread-per-connection server at N clients.
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use test_support::procfs;
 
 use super::echo::echo_messages;
 use super::{CheckDef, Ctx, Outcome};
-use crate::probe::{SILENCE, connect, expect_silence, judge_echo, read_until};
+use crate::probe::{SILENCE, connect, expect_silence, judge_echo, read_until, round_trip};
 
 pub const POOL_ECHO: CheckDef = CheckDef {
     name: "pool-echo",
@@ -29,15 +28,6 @@ fn pool_echo(ctx: &Ctx) -> Outcome {
         echo_messages(&client).map_err(|e| format!("client {i} of 5: {e}"))?;
     }
     Ok("5 clients one after another each got their echo with --pool 2".into())
-}
-
-/// Sends `what` and expects it back within [`SILENCE`].
-fn round_trip(stream: &TcpStream, what: &[u8]) -> Result<(), String> {
-    let mut writer = stream;
-    writer
-        .write_all(what)
-        .map_err(|e| format!("send failed: {e}"))?;
-    judge_echo(what, &read_until(stream, Some(what.len()), SILENCE), false).map(drop)
 }
 
 fn pool_cap(ctx: &Ctx) -> Outcome {

@@ -6,10 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use test_support::checks::binary_payload;
-use test_support::procfs;
 
-use super::echo::echo_messages;
-use super::{CheckDef, Ctx, Outcome, Server};
+use super::{CheckDef, Ctx, Outcome, cpu_over, idle_clients};
 use crate::probe::{
     SILENCE, bytes, connect, judge_echo, read_until, read_within, send_in_background,
 };
@@ -31,26 +29,6 @@ pub const TRADE_OFF: CheckDef = CheckDef {
     about: "idle CPU and round-trip time for --sleep-ms 0, 1 and 10; with 10, a round trip takes under 25 ms",
     run: trade_off,
 };
-
-/// CPU time the server uses over `span`.
-pub fn cpu_over(server: &Server<'_>, span: Duration) -> Option<Duration> {
-    let pid = server.pid();
-    let before = procfs::cpu_time(pid);
-    std::thread::sleep(span);
-    let after = procfs::cpu_time(pid);
-    before.zip(after).map(|(b, a)| a.saturating_sub(b))
-}
-
-/// Connects `n` clients and has each echo the book's messages once.
-pub fn idle_clients(server: &Server<'_>, n: usize) -> Result<Vec<TcpStream>, String> {
-    (1..=n)
-        .map(|i| {
-            let c = connect(server.addr())?;
-            echo_messages(&c).map_err(|e| format!("client {i}: {e}"))?;
-            Ok(c)
-        })
-        .collect()
-}
 
 const IDLE_LIMIT: Duration = Duration::from_millis(150);
 

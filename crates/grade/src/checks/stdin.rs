@@ -4,8 +4,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::echo::echo_messages;
-use super::sleep::cpu_over;
-use super::{CheckDef, Ctx, Outcome, Server};
+use super::{CheckDef, Ctx, Outcome, Server, cpu_over};
 use crate::probe::{End, SILENCE, connect, judge_echo, read_until, show};
 
 pub const STATS: CheckDef = CheckDef {

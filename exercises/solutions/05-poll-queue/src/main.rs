@@ -1,0 +1,280 @@
+//! Reference solution to exercise 5 (`exercises/05-poll-queue`): the
+//! poll-queue server, whose `Poller` changes a descriptor's interest with
+//! `modify` and forgets it with `deregister`, and which asks for `POLLOUT`
+//! only while a client's output is pending.
+//!
+//! Grade it with `cargo run -p grade -- --solution 05`.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use clap::Parser;
+use echo_common::net::{is_out_of_fds, is_transient_accept_error};
+use echo_common::{
+    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
+    raise_fd_limit,
+};
+use ex05_poll_queue_solution::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
+
+/// How long one `poll` may wait, in the Python original's milliseconds.
+const TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// An echo server that multiplexes its clients with poll().
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// A connected client.
+struct Client {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// The client has sent end-of-file; close once its echo is delivered.
+    done_reading: bool,
+    /// Its queue is full: reads wait until the client takes its echo.
+    paused: bool,
+}
+
+/// Everything the loop keeps.
+struct Server {
+    listener: TcpListener,
+    poller: Poller,
+    /// Outgoing data, per socket.
+    message_queues: HashMap<RawFd, MessageQueue>,
+    /// The socket behind each descriptor `poll` reports (`fd_to_socket`).
+    clients: HashMap<RawFd, Client>,
+    spare: SpareFd,
+    log: Log,
+}
+
+fn main() {
+    let args: Args = parse_args();
+    let log = Log::new(args.server.quiet);
+
+    let listener = listen(&args.server).unwrap_or_else(|e| exit_with_error(e));
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| exit_with_error(e));
+    // poll has no descriptor limit of its own; the process's limit is next.
+    let _ = raise_fd_limit();
+    let port = listener.local_addr().map_or(args.server.port, |a| a.port());
+    log.starting_up(&args.server.host, port);
+
+    let mut poller = Poller::new();
+    poller
+        .register(&listener, READ_ONLY)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let mut server = Server {
+        poller,
+        message_queues: HashMap::new(),
+        clients: HashMap::new(),
+        spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        listener,
+        log,
+    };
+
+    let mut events = Vec::new();
+    loop {
+        server.log.waiting();
+        // The timeout wakes the loop once a second when nothing happens; this
+        // server has no periodic work, so it simply waits again.
+        while events.is_empty() {
+            if let Err(e) = server.poller.wait(&mut events, TIMEOUT) {
+                exit_with_error(format_args!("poll failed: {e}"));
+            }
+        }
+        for (fd, flags) in events.drain(..) {
+            if fd == server.listener.as_raw_fd() {
+                server.accept_all();
+            } else {
+                server.handle_event(fd, flags);
+            }
+        }
+    }
+}
+
+impl Server {
+    /// Accepts every waiting client (the listener is non-blocking, so this
+    /// stops at `WouldBlock`).
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.add_client(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) if is_out_of_fds(&e) => {
+                    // The listener stays readable until this client is taken:
+                    // take it with the spare descriptor and close it, or the
+                    // loop would spin.
+                    let peer = self.spare.shed(&self.listener);
+                    self.log.refusing(peer, "out of file descriptors");
+                    return;
+                }
+                Err(e) => {
+                    self.log.accept_failed(&e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
+        // Urgent data stays in the stream, to be echoed like any other byte.
+        let setup = stream
+            .set_nonblocking(true)
+            .and_then(|()| socket2::SockRef::from(&stream).set_out_of_band_inline(true))
+            .and_then(|()| self.poller.register(&stream, READ_ONLY));
+        if let Err(e) = setup {
+            self.log.dropping(peer, &e);
+            return;
+        }
+        self.log.new_connection(peer);
+        let fd = stream.as_raw_fd();
+        // Give the connection a queue for data we want to send.
+        self.message_queues.insert(fd, MessageQueue::new());
+        self.clients.insert(
+            fd,
+            Client {
+                stream,
+                peer,
+                done_reading: false,
+                paused: false,
+            },
+        );
+    }
+
+    fn handle_event(&mut self, fd: RawFd, flags: Events) {
+        let Some(client) = self.clients.get(&fd) else {
+            return;
+        };
+        if flags & libc::POLLNVAL != 0 {
+            // Not an open descriptor: only a bookkeeping bug gets here.
+            let peer = client.peer;
+            self.log
+                .dropping(peer, &io::Error::from_raw_os_error(libc::EBADF));
+            self.close(fd);
+            return;
+        }
+        if flags & libc::POLLPRI != 0 {
+            self.log.exceptional(client.peer);
+        }
+        // On a hang-up or an error, the read and the write say what is left:
+        // the rest of the data, end-of-file, or the error that drops the
+        // client. Either way the connection ends here rather than being
+        // reported again on every call.
+        if flags & (libc::POLLIN | libc::POLLPRI | libc::POLLHUP | libc::POLLERR) != 0 {
+            self.handle_readable(fd);
+        }
+        if flags & (libc::POLLOUT | libc::POLLHUP | libc::POLLERR) != 0 {
+            self.handle_writable(fd);
+        }
+    }
+
+    fn handle_readable(&mut self, fd: RawFd) {
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
+            return;
+        };
+        if client.done_reading || client.paused {
+            return;
+        }
+        let mut data = [0u8; READ_SIZE];
+        match client.stream.read(&mut data) {
+            // Zero bytes: the client will send no more. Its echo may still be
+            // queued; it is delivered before the socket is closed.
+            Ok(0) => {
+                if queue.is_empty() {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                } else {
+                    self.log.end_of_input(client.peer, queue.pending());
+                    client.done_reading = true;
+                    let _ = self.poller.modify(&client.stream, WRITE_ONLY);
+                }
+            }
+            Ok(n) => {
+                self.log.received(client.peer, &data[..n]);
+                queue.push(data[..n].to_vec());
+                if queue.is_full() {
+                    // The client is not reading its echo: stop reading from
+                    // it until the queue drains, so memory stays bounded.
+                    self.log.pausing(client.peer, queue.pending());
+                    client.paused = true;
+                    let _ = self.poller.modify(&client.stream, WRITE_ONLY);
+                } else {
+                    // Watch for writability too: there is a response to send.
+                    let _ = self.poller.modify(&client.stream, READ_WRITE);
+                }
+            }
+            // Spurious readiness, or a signal: try again on the next event.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                self.log.dropping(client.peer, &e);
+                self.close(fd);
+            }
+        }
+    }
+
+    fn handle_writable(&mut self, fd: RawFd) {
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
+            return;
+        };
+        let Some(next_msg) = queue.front() else {
+            // No messages waiting, so stop checking for writability.
+            self.log.queue_empty(client.peer);
+            let _ = self.poller.modify(&client.stream, READ_ONLY);
+            return;
+        };
+        self.log.sending(client.peer, next_msg);
+        match client.stream.write(next_msg) {
+            Ok(sent) => {
+                if sent < next_msg.len() {
+                    // The socket buffer is full: the rest stays at the head of
+                    // the queue and goes out on the next writable event.
+                    self.log.sent_part(client.peer, sent, next_msg.len());
+                }
+                queue.advance(sent);
+                if client.done_reading && queue.is_empty() {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                } else if client.paused && !queue.is_full() {
+                    // This client was paused; it has room again.
+                    self.log.resuming(client.peer);
+                    client.paused = false;
+                    let _ = self.poller.modify(&client.stream, READ_WRITE);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                self.log.dropping(client.peer, &e);
+                self.close(fd);
+            }
+        }
+    }
+
+    /// Forgets a client; dropping its stream closes the socket, after it has
+    /// left the poller.
+    fn close(&mut self, fd: RawFd) {
+        self.message_queues.remove(&fd);
+        if let Some(client) = self.clients.remove(&fd) {
+            let _ = self.poller.deregister(&client.stream);
+        }
+    }
+}
