@@ -263,6 +263,7 @@ exercise_tests! {
     exercise_02_starter_fails_solution_passes => "02",
     exercise_03_starter_fails_solution_passes => "03",
     exercise_05_starter_fails_solution_passes => "05",
+    exercise_06_starter_fails_solution_passes => "06",
 }
 
 #[test]

@@ -1,0 +1,292 @@
+//! Reference solution to exercise 6 (`exercises/06-epoll-edge`): an
+//! edge-triggered epoll echo server that reads until the socket is empty,
+//! asks for `EPOLLOUT` only while output is waiting, and resumes a paused
+//! client by reading it itself.
+//!
+//! Grade it with `cargo run -p grade -- --solution 06`.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+
+use clap::Parser;
+use echo_common::net::{is_out_of_fds, is_transient_accept_error};
+use echo_common::{
+    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
+    raise_fd_limit,
+};
+use ex06_epoll_edge_solution::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, RDHUP};
+
+/// An echo server that multiplexes its clients with edge-triggered epoll.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// A connected client.
+struct Client {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// The client has sent end-of-file; close once its echo is delivered.
+    done_reading: bool,
+    /// Its queue is full: reads wait until the client takes its echo.
+    paused: bool,
+    /// Output is waiting for room: epoll is asked for `EPOLLOUT`.
+    writing: bool,
+}
+
+/// Everything the loop keeps.
+struct Server {
+    listener: TcpListener,
+    epoll: Epoll,
+    /// Outgoing data, per socket.
+    message_queues: HashMap<RawFd, MessageQueue>,
+    clients: HashMap<RawFd, Client>,
+    spare: SpareFd,
+    log: Log,
+}
+
+fn main() {
+    let args: Args = parse_args();
+    let log = Log::new(args.server.quiet);
+    // First, so that on other systems the server says at once why it stops.
+    let epoll = Epoll::new().unwrap_or_else(|e| exit_with_error(e));
+    let listener = listen(&args.server).unwrap_or_else(|e| exit_with_error(e));
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let _ = raise_fd_limit();
+    let port = listener.local_addr().map_or(args.server.port, |a| a.port());
+    log.starting_up(&args.server.host, port);
+    epoll
+        .register(&listener, IN | ET)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let mut server = Server {
+        epoll,
+        message_queues: HashMap::new(),
+        clients: HashMap::new(),
+        spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        listener,
+        log,
+    };
+
+    let mut events = Vec::new();
+    loop {
+        server.log.waiting();
+        if let Err(e) = server.epoll.wait(&mut events, None) {
+            exit_with_error(format_args!("epoll_wait failed: {e}"));
+        }
+        for (fd, flags) in events.drain(..) {
+            if fd == server.listener.as_raw_fd() {
+                server.accept_all();
+            } else {
+                server.handle_event(fd, flags);
+            }
+        }
+    }
+}
+
+/// Whether an error only means "not now".
+fn not_now(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
+impl Server {
+    /// Accepts every waiting client: the listener's edge is reported once,
+    /// however many are waiting.
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.add_client(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) if is_out_of_fds(&e) => {
+                    let peer = self.spare.shed(&self.listener);
+                    self.log.refusing(peer, "out of file descriptors");
+                    if peer.is_none() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.log.accept_failed(&e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let setup = stream
+            .set_nonblocking(true)
+            .and_then(|()| self.epoll.register(&stream, IN | RDHUP | ET));
+        if let Err(e) = setup {
+            self.log.dropping(peer, &e);
+            return;
+        }
+        self.log.new_connection(peer);
+        let fd = stream.as_raw_fd();
+        self.message_queues.insert(fd, MessageQueue::new());
+        self.clients.insert(
+            fd,
+            Client {
+                stream,
+                peer,
+                done_reading: false,
+                paused: false,
+                writing: false,
+            },
+        );
+    }
+
+    fn handle_event(&mut self, fd: RawFd, flags: Events) {
+        if flags & (IN | RDHUP | HUP | ERR) != 0 {
+            self.handle_readable(fd);
+        }
+        if flags & (OUT | HUP | ERR) != 0 {
+            self.handle_writable(fd);
+        }
+    }
+
+    /// Reads until the socket is empty (`WouldBlock`): edge-triggered, this
+    /// event is the only one the data now waiting will get.
+    fn handle_readable(&mut self, fd: RawFd) {
+        let mut data = [0u8; READ_SIZE];
+        loop {
+            let (Some(client), Some(queue)) =
+                (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+            else {
+                return;
+            };
+            if client.done_reading || client.paused {
+                return;
+            }
+            match client.stream.read(&mut data) {
+                // End-of-file: close once the echo is delivered.
+                Ok(0) => {
+                    if queue.is_empty() {
+                        self.log.closing(client.peer);
+                        self.close(fd);
+                    } else {
+                        self.log.end_of_input(client.peer, queue.pending());
+                        client.done_reading = true;
+                    }
+                    return;
+                }
+                Ok(n) => {
+                    self.log.received(client.peer, &data[..n]);
+                    queue.push(data[..n].to_vec());
+                }
+                // Empty for now: the next edge says when there is more.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.log.dropping(client.peer, &e);
+                    self.close(fd);
+                    return;
+                }
+            }
+            // Echo at once: usually the socket takes it all.
+            self.flush(fd);
+            if let (Some(client), Some(queue)) =
+                (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+                && queue.is_full()
+            {
+                // The client is not reading its echo: stop reading from it
+                // until the queue drains, so memory stays bounded.
+                self.log.pausing(client.peer, queue.pending());
+                client.paused = true;
+            }
+        }
+    }
+
+    /// `EPOLLOUT`: the socket has room again.
+    fn handle_writable(&mut self, fd: RawFd) {
+        self.flush(fd);
+        if let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+            && client.paused
+            && !queue.is_full()
+        {
+            self.log.resuming(client.peer);
+            client.paused = false;
+            // The data it sent while paused raised no new edge: read it now.
+            self.handle_readable(fd);
+        }
+    }
+
+    /// Sends queued output until the queue is empty or the socket is full,
+    /// and asks epoll for `EPOLLOUT` only while output is left.
+    fn flush(&mut self, fd: RawFd) {
+        loop {
+            let (Some(client), Some(queue)) =
+                (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+            else {
+                return;
+            };
+            let Some(next_msg) = queue.front() else {
+                if client.done_reading {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                } else if client.writing {
+                    // Nothing left to send: no more EPOLLOUT wake-ups.
+                    self.log.queue_empty(client.peer);
+                    client.writing = false;
+                    self.update_interest(fd);
+                }
+                return;
+            };
+            self.log.sending(client.peer, next_msg);
+            match client.stream.write(next_msg) {
+                Ok(sent) => {
+                    if sent < next_msg.len() {
+                        self.log.sent_part(client.peer, sent, next_msg.len());
+                    }
+                    queue.advance(sent);
+                }
+                // Full: the rest waits for EPOLLOUT, the edge that says the
+                // socket has room again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !client.writing {
+                        client.writing = true;
+                        self.update_interest(fd);
+                    }
+                    return;
+                }
+                Err(e) if not_now(&e) => {}
+                Err(e) => {
+                    self.log.dropping(client.peer, &e);
+                    self.close(fd);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Tells epoll whether the client waits for room to write.
+    fn update_interest(&mut self, fd: RawFd) {
+        let Some(client) = self.clients.get(&fd) else {
+            return;
+        };
+        let out = if client.writing { OUT } else { 0 };
+        if let Err(e) = self.epoll.modify(&client.stream, IN | RDHUP | ET | out) {
+            self.log.dropping(client.peer, &e);
+            self.close(fd);
+        }
+    }
+
+    /// Forgets a client; dropping its stream closes the socket, after it has
+    /// left the epoll set.
+    fn close(&mut self, fd: RawFd) {
+        self.message_queues.remove(&fd);
+        if let Some(client) = self.clients.remove(&fd) {
+            let _ = self.epoll.deregister(&client.stream);
+        }
+    }
+}
