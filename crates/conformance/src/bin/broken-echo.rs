@@ -1,0 +1,206 @@
+//! A thread-per-connection echo server that can be told to be wrong in one
+//! way at a time (`--fault NAME`), so the conformance suite's own tests can
+//! show that each check fails when it should. Without `--fault` it is a
+//! correct server: blocking writes give it backpressure for free.
+//!
+//! Not a chapter: nothing here is meant to be copied.
+#![forbid(unsafe_code)]
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use echo_common::net::{is_out_of_fds, is_transient_accept_error};
+use echo_common::{Log, ServerArgs, exit_with_error, listen, parse_args, raise_fd_limit};
+
+/// An echo server with one deliberate fault, to test the tests.
+#[derive(Parser)]
+#[command(name = "broken-echo")]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// The fault to have (none: a correct server)
+    #[arg(long, value_enum)]
+    fault: Option<Fault>,
+}
+
+/// Each fault breaks one check of the suite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Fault {
+    /// Loses one byte in every 64 KiB (integrity).
+    DropBytes,
+    /// Echoes in 64 KiB batches and closes at end-of-file without sending
+    /// the last one (half-close).
+    CloseOnEof,
+    /// Exits when a client resets its connection (reset).
+    ExitOnReset,
+    /// Reads everything a client sends into memory, whether or not it reads
+    /// its echo (slow-reader).
+    NoBackpressure,
+    /// Stops accepting after 500 connections (many-connections).
+    StopAccepting,
+    /// Never closes a finished connection's descriptor (churn).
+    LeakFds,
+    /// Dies when it notices it was stopped, as a loop that treats EINTR as
+    /// fatal does (stop-continue).
+    DieAfterStop,
+    /// Retries `accept` at once when out of descriptors (out-of-fds).
+    SpinOnEmfile,
+    /// Keeps a thread spinning (idle-cost).
+    BusyIdle,
+    /// Panics (several lines) instead of printing an error (bad-arguments).
+    PanicOnBadArgs,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+fn main() {
+    let args: Args = parse_args();
+    let fault = args.fault;
+    let log = Log::new(args.server.quiet);
+    let listener = if fault == Some(Fault::PanicOnBadArgs) {
+        #[allow(clippy::unwrap_used)]
+        listen(&args.server).unwrap()
+    } else {
+        listen(&args.server).unwrap_or_else(|e| exit_with_error(e))
+    };
+    let _ = raise_fd_limit();
+    let port = listener.local_addr().map_or(args.server.port, |a| a.port());
+    log.starting_up(&args.server.host, port);
+    if fault == Some(Fault::BusyIdle) {
+        thread::spawn(|| {
+            loop {
+                std::hint::spin_loop();
+            }
+        });
+    }
+    if fault == Some(Fault::DieAfterStop) {
+        thread::spawn(|| {
+            loop {
+                let before = Instant::now();
+                thread::sleep(Duration::from_millis(20));
+                if before.elapsed() > Duration::from_millis(150) {
+                    exit_with_error("wait failed: Interrupted system call (os error 4)");
+                }
+            }
+        });
+    }
+    accept_loop(&listener, fault, log);
+    // Stopped accepting: keep serving the connections already taken.
+    loop {
+        thread::park();
+    }
+}
+
+fn accept_loop(listener: &TcpListener, fault: Option<Fault>, log: Log) {
+    let mut accepted = 0;
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                log.new_connection(peer);
+                accepted += 1;
+                if let Err(e) =
+                    thread::Builder::new().spawn(move || serve(stream, peer, fault, log))
+                {
+                    log.accept_failed(&e);
+                }
+                if fault == Some(Fault::StopAccepting) && accepted >= 500 {
+                    return;
+                }
+            }
+            Err(e) if is_transient_accept_error(&e) => {}
+            Err(e) if is_out_of_fds(&e) && fault == Some(Fault::SpinOnEmfile) => {}
+            Err(e) => {
+                // Out of descriptors, or worse: wait for a connection to end.
+                log.accept_failed(&e);
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn serve(mut stream: TcpStream, peer: SocketAddr, fault: Option<Fault>, log: Log) {
+    let result = match fault {
+        Some(Fault::NoBackpressure) => echo_unbounded(&stream),
+        Some(Fault::CloseOnEof) => echo_batched(&stream),
+        _ => echo(&mut stream, fault == Some(Fault::DropBytes)),
+    };
+    match result {
+        Ok(()) => log.closing(peer),
+        Err(e) if fault == Some(Fault::ExitOnReset) => {
+            exit_with_error(format_args!("connection from {peer} failed: {e}"))
+        }
+        Err(e) => log.dropping(peer, &e),
+    }
+    if fault == Some(Fault::LeakFds) {
+        std::mem::forget(stream);
+    }
+}
+
+/// Echoes until end-of-file, dropping a byte in every 64 KiB if `lossy`.
+fn echo(stream: &mut TcpStream, lossy: bool) -> io::Result<()> {
+    let mut buf = vec![0; CHUNK];
+    let mut total = 0usize;
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut data = buf[..n].to_vec();
+        if lossy && let Some(i) = (0..n).find(|i| (total + i) % CHUNK == CHUNK - 1) {
+            data.remove(i);
+        }
+        total += n;
+        stream.write_all(&data)?;
+    }
+}
+
+/// Echoes in 64 KiB batches and forgets the last batch at end-of-file.
+fn echo_batched(mut stream: &TcpStream) -> io::Result<()> {
+    let mut buf = vec![0; CHUNK];
+    let mut batch = Vec::new();
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => batch.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let full = batch.len() / CHUNK * CHUNK;
+        stream.write_all(&batch[..full])?;
+        batch.drain(..full);
+    }
+}
+
+/// Reads as fast as the client sends and queues the echo without limit.
+fn echo_unbounded(stream: &TcpStream) -> io::Result<()> {
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let mut writer = stream.try_clone()?;
+    let sender = thread::spawn(move || -> io::Result<()> {
+        for data in rx {
+            writer.write_all(&data)?;
+        }
+        Ok(())
+    });
+    let mut reader = stream;
+    let mut buf = vec![0; CHUNK];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    drop(tx);
+    sender.join().unwrap_or(Ok(()))
+}
