@@ -264,6 +264,7 @@ exercise_tests! {
     exercise_03_starter_fails_solution_passes => "03",
     exercise_05_starter_fails_solution_passes => "05",
     exercise_06_starter_fails_solution_passes => "06",
+    exercise_07_starter_fails_solution_passes => "07",
 }
 
 #[test]

@@ -14,6 +14,7 @@ use test_support::{ServerProcess, procfs};
 use crate::probe::connect;
 use test_support::server::ServerCommand;
 
+mod chat;
 mod echo;
 mod poll;
 mod pool;
@@ -48,6 +49,9 @@ pub const CHECKS: &[CheckDef] = &[
     stdin::QUIT,
     stdin::UNKNOWN,
     stdin::STDIN_EOF,
+    chat::BROADCAST,
+    chat::WHOLE_LINES,
+    chat::SLOW_LISTENER,
 ];
 
 pub fn find(name: &str) -> Option<&'static CheckDef> {

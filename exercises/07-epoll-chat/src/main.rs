@@ -1,0 +1,258 @@
+//! Exercise 7 (capstone): a chat server on epoll.
+//!
+//! Every complete line a client sends must go, whole and unchanged, to
+//! every other connected client. The plumbing is here (edge-triggered epoll,
+//! reading until `WouldBlock`, a queue per client sent with `EPOLLOUT`
+//! switching, as in exercise 6); the chat is not: write `broadcast`, and
+//! make `handle_input` send complete lines only. A client that stops
+//! reading must not hold up the others, nor fill the server's memory.
+//!
+//! Linux only. Read `exercises/07-epoll-chat/README.md` first; grade your
+//! work with `cargo run -p grade -- 07`.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+
+use clap::Parser;
+use echo_common::net::{is_out_of_fds, is_transient_accept_error};
+use echo_common::{
+    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
+    raise_fd_limit,
+};
+use ex07_epoll_chat::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, RDHUP};
+
+/// A client with more than this waiting to be sent to it is not keeping up:
+/// it is disconnected rather than allowed to hold up the others or grow the
+/// server's memory.
+const SENDQ_LIMIT: usize = 1 << 20;
+
+/// A chat server: each line a client sends goes to every other client.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// A connected client.
+struct Client {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Lines from the others, waiting to be sent to this client.
+    queue: MessageQueue,
+    /// Output is waiting for room: epoll is asked for `EPOLLOUT`.
+    writing: bool,
+}
+
+/// Everything the loop keeps.
+struct Server {
+    listener: TcpListener,
+    epoll: Epoll,
+    clients: HashMap<RawFd, Client>,
+    spare: SpareFd,
+    log: Log,
+}
+
+fn main() {
+    let args: Args = parse_args();
+    let log = Log::new(args.server.quiet);
+    let epoll = Epoll::new().unwrap_or_else(|e| exit_with_error(e));
+    let listener = listen(&args.server).unwrap_or_else(|e| exit_with_error(e));
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let _ = raise_fd_limit();
+    let port = listener.local_addr().map_or(args.server.port, |a| a.port());
+    log.starting_up(&args.server.host, port);
+    epoll
+        .register(&listener, IN | ET)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let mut server = Server {
+        epoll,
+        clients: HashMap::new(),
+        spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        listener,
+        log,
+    };
+
+    let mut events = Vec::new();
+    loop {
+        server.log.waiting();
+        if let Err(e) = server.epoll.wait(&mut events, None) {
+            exit_with_error(format_args!("epoll_wait failed: {e}"));
+        }
+        for (fd, flags) in events.drain(..) {
+            if fd == server.listener.as_raw_fd() {
+                server.accept_all();
+            } else {
+                server.handle_event(fd, flags);
+            }
+        }
+    }
+}
+
+impl Server {
+    /// Accepts every waiting client.
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.add_client(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) if is_out_of_fds(&e) => {
+                    let peer = self.spare.shed(&self.listener);
+                    self.log.refusing(peer, "out of file descriptors");
+                    if peer.is_none() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.log.accept_failed(&e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let setup = stream
+            .set_nonblocking(true)
+            .and_then(|()| self.epoll.register(&stream, IN | RDHUP | ET));
+        if let Err(e) = setup {
+            self.log.dropping(peer, &e);
+            return;
+        }
+        self.log.new_connection(peer);
+        self.clients.insert(
+            stream.as_raw_fd(),
+            Client {
+                stream,
+                peer,
+                queue: MessageQueue::new(),
+                writing: false,
+            },
+        );
+    }
+
+    fn handle_event(&mut self, fd: RawFd, flags: Events) {
+        if flags & (IN | RDHUP | HUP | ERR) != 0 {
+            self.handle_readable(fd);
+        }
+        if flags & (OUT | HUP | ERR) != 0 {
+            self.flush(fd);
+        }
+    }
+
+    /// Reads until the socket is empty: edge-triggered, no other event
+    /// will announce what is waiting now.
+    fn handle_readable(&mut self, fd: RawFd) {
+        let mut data = [0u8; READ_SIZE];
+        loop {
+            let Some(client) = self.clients.get_mut(&fd) else {
+                return;
+            };
+            match client.stream.read(&mut data) {
+                // The client left: what was queued for it goes nowhere.
+                Ok(0) => {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                    return;
+                }
+                Ok(n) => {
+                    self.log.received(client.peer, &data[..n]);
+                    self.handle_input(fd, &data[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.log.dropping(client.peer, &e);
+                    self.close(fd);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Handles bytes received from `fd`: part of a line, a line, or several.
+    fn handle_input(&mut self, fd: RawFd, data: &[u8]) {
+        // TODO: send complete lines only. Keep the start of an unfinished
+        // line (in a new field of `Client`) until its end arrives, and
+        // broadcast each complete line on its own, newline included.
+        self.broadcast(fd, data);
+    }
+
+    /// Sends `line` to every client but `from`.
+    fn broadcast(&mut self, from: RawFd, line: &[u8]) {
+        // TODO: push `line` onto the queue of every other client, and
+        // `flush` it. A client that does not read must neither hold up the
+        // others nor fill the server's memory: disconnect a client that has
+        // more than SENDQ_LIMIT bytes waiting (`log.dropping`, `close`).
+        todo!(
+            "send {} from {from} to the others, up to {SENDQ_LIMIT} bytes queued each",
+            echo_common::Payload(line)
+        )
+    }
+
+    /// Sends queued output until the queue is empty or the socket is full,
+    /// and asks epoll for `EPOLLOUT` only while output is left.
+    fn flush(&mut self, fd: RawFd) {
+        loop {
+            let Some(client) = self.clients.get_mut(&fd) else {
+                return;
+            };
+            let Some(next_msg) = client.queue.front() else {
+                if client.writing {
+                    self.log.queue_empty(client.peer);
+                    client.writing = false;
+                    self.update_interest(fd);
+                }
+                return;
+            };
+            self.log.sending(client.peer, next_msg);
+            match client.stream.write(next_msg) {
+                Ok(sent) => {
+                    if sent < next_msg.len() {
+                        self.log.sent_part(client.peer, sent, next_msg.len());
+                    }
+                    client.queue.advance(sent);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !client.writing {
+                        client.writing = true;
+                        self.update_interest(fd);
+                    }
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.log.dropping(client.peer, &e);
+                    self.close(fd);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Tells epoll whether the client waits for room to write.
+    fn update_interest(&mut self, fd: RawFd) {
+        let Some(client) = self.clients.get(&fd) else {
+            return;
+        };
+        let out = if client.writing { OUT } else { 0 };
+        if let Err(e) = self.epoll.modify(&client.stream, IN | RDHUP | ET | out) {
+            self.log.dropping(client.peer, &e);
+            self.close(fd);
+        }
+    }
+
+    /// Forgets a client; dropping its stream closes the socket, after it has
+    /// left the epoll set.
+    fn close(&mut self, fd: RawFd) {
+        if let Some(client) = self.clients.remove(&fd) {
+            let _ = self.epoll.deregister(&client.stream);
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! Reference solution to exercise 7 (`exercises/07-epoll-chat`): a chat
+//! server on edge-triggered epoll. Every complete line a client sends goes,
+//! whole and unchanged, to every other client; a client that does not read
+//! is disconnected once too much waits for it, so it never holds up the
+//! others nor fills the server's memory.
+//!
+//! Grade it with `cargo run -p grade -- --solution 07`.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+
+use clap::Parser;
+use echo_common::net::{is_out_of_fds, is_transient_accept_error};
+use echo_common::{
+    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
+    raise_fd_limit,
+};
+use ex07_epoll_chat_solution::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, RDHUP};
+
+/// A client with more than this waiting to be sent to it is not keeping up:
+/// it is disconnected rather than allowed to hold up the others or grow the
+/// server's memory.
+const SENDQ_LIMIT: usize = 1 << 20;
+
+/// The longest line the server keeps; a client sending a longer one is
+/// disconnected.
+const MAX_LINE: usize = 64 * 1024;
+
+/// A chat server: each line a client sends goes to every other client.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// A connected client.
+struct Client {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Lines from the others, waiting to be sent to this client.
+    queue: MessageQueue,
+    /// The start of a line this client has not finished yet.
+    line: Vec<u8>,
+    /// Output is waiting for room: epoll is asked for `EPOLLOUT`.
+    writing: bool,
+}
+
+/// Everything the loop keeps.
+struct Server {
+    listener: TcpListener,
+    epoll: Epoll,
+    clients: HashMap<RawFd, Client>,
+    spare: SpareFd,
+    log: Log,
+}
+
+fn main() {
+    let args: Args = parse_args();
+    let log = Log::new(args.server.quiet);
+    let epoll = Epoll::new().unwrap_or_else(|e| exit_with_error(e));
+    let listener = listen(&args.server).unwrap_or_else(|e| exit_with_error(e));
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let _ = raise_fd_limit();
+    let port = listener.local_addr().map_or(args.server.port, |a| a.port());
+    log.starting_up(&args.server.host, port);
+    epoll
+        .register(&listener, IN | ET)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let mut server = Server {
+        epoll,
+        clients: HashMap::new(),
+        spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        listener,
+        log,
+    };
+
+    let mut events = Vec::new();
+    loop {
+        server.log.waiting();
+        if let Err(e) = server.epoll.wait(&mut events, None) {
+            exit_with_error(format_args!("epoll_wait failed: {e}"));
+        }
+        for (fd, flags) in events.drain(..) {
+            if fd == server.listener.as_raw_fd() {
+                server.accept_all();
+            } else {
+                server.handle_event(fd, flags);
+            }
+        }
+    }
+}
+
+impl Server {
+    /// Accepts every waiting client.
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.add_client(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) if is_out_of_fds(&e) => {
+                    let peer = self.spare.shed(&self.listener);
+                    self.log.refusing(peer, "out of file descriptors");
+                    if peer.is_none() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    self.log.accept_failed(&e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let setup = stream
+            .set_nonblocking(true)
+            .and_then(|()| self.epoll.register(&stream, IN | RDHUP | ET));
+        if let Err(e) = setup {
+            self.log.dropping(peer, &e);
+            return;
+        }
+        self.log.new_connection(peer);
+        self.clients.insert(
+            stream.as_raw_fd(),
+            Client {
+                stream,
+                peer,
+                queue: MessageQueue::new(),
+                line: Vec::new(),
+                writing: false,
+            },
+        );
+    }
+
+    fn handle_event(&mut self, fd: RawFd, flags: Events) {
+        if flags & (IN | RDHUP | HUP | ERR) != 0 {
+            self.handle_readable(fd);
+        }
+        if flags & (OUT | HUP | ERR) != 0 {
+            self.flush(fd);
+        }
+    }
+
+    /// Reads until the socket is empty: edge-triggered, no other event
+    /// will announce what is waiting now.
+    fn handle_readable(&mut self, fd: RawFd) {
+        let mut data = [0u8; READ_SIZE];
+        loop {
+            let Some(client) = self.clients.get_mut(&fd) else {
+                return;
+            };
+            match client.stream.read(&mut data) {
+                // The client left: what was queued for it goes nowhere.
+                Ok(0) => {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                    return;
+                }
+                Ok(n) => {
+                    self.log.received(client.peer, &data[..n]);
+                    self.handle_input(fd, &data[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.log.dropping(client.peer, &e);
+                    self.close(fd);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Handles bytes received from `fd`: part of a line, a line, or several.
+    /// Complete lines go to the others; the rest waits for its end.
+    fn handle_input(&mut self, fd: RawFd, data: &[u8]) {
+        let Some(client) = self.clients.get_mut(&fd) else {
+            return;
+        };
+        client.line.extend_from_slice(data);
+        let Some(last_newline) = client.line.iter().rposition(|&b| b == b'\n') else {
+            if client.line.len() > MAX_LINE {
+                let why = io::Error::other(format!("a line longer than {MAX_LINE} bytes"));
+                self.log.dropping(client.peer, &why);
+                self.close(fd);
+            }
+            return;
+        };
+        let rest = client.line.split_off(last_newline + 1);
+        let complete = std::mem::replace(&mut client.line, rest);
+        for line in complete.split_inclusive(|&b| b == b'\n') {
+            self.broadcast(fd, line);
+        }
+    }
+
+    /// Sends `line` to every client but `from`: queued whole, so lines from
+    /// different clients never mix, and sent as far as each socket takes it.
+    fn broadcast(&mut self, from: RawFd, line: &[u8]) {
+        let others: Vec<RawFd> = self
+            .clients
+            .keys()
+            .copied()
+            .filter(|&fd| fd != from)
+            .collect();
+        for fd in others {
+            let Some(client) = self.clients.get_mut(&fd) else {
+                continue;
+            };
+            if client.queue.pending() + line.len() > SENDQ_LIMIT {
+                // Waiting for it would stall everyone; queueing without
+                // limit would let it fill our memory.
+                let why = io::Error::other(format!(
+                    "{} bytes wait to be sent: it does not read",
+                    client.queue.pending()
+                ));
+                self.log.dropping(client.peer, &why);
+                self.close(fd);
+                continue;
+            }
+            client.queue.push(line.to_vec());
+            self.flush(fd);
+        }
+    }
+
+    /// Sends queued output until the queue is empty or the socket is full,
+    /// and asks epoll for `EPOLLOUT` only while output is left.
+    fn flush(&mut self, fd: RawFd) {
+        loop {
+            let Some(client) = self.clients.get_mut(&fd) else {
+                return;
+            };
+            let Some(next_msg) = client.queue.front() else {
+                if client.writing {
+                    self.log.queue_empty(client.peer);
+                    client.writing = false;
+                    self.update_interest(fd);
+                }
+                return;
+            };
+            self.log.sending(client.peer, next_msg);
+            match client.stream.write(next_msg) {
+                Ok(sent) => {
+                    if sent < next_msg.len() {
+                        self.log.sent_part(client.peer, sent, next_msg.len());
+                    }
+                    client.queue.advance(sent);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !client.writing {
+                        client.writing = true;
+                        self.update_interest(fd);
+                    }
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.log.dropping(client.peer, &e);
+                    self.close(fd);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Tells epoll whether the client waits for room to write.
+    fn update_interest(&mut self, fd: RawFd) {
+        let Some(client) = self.clients.get(&fd) else {
+            return;
+        };
+        let out = if client.writing { OUT } else { 0 };
+        if let Err(e) = self.epoll.modify(&client.stream, IN | RDHUP | ET | out) {
+            self.log.dropping(client.peer, &e);
+            self.close(fd);
+        }
+    }
+
+    /// Forgets a client; dropping its stream closes the socket, after it has
+    /// left the epoll set.
+    fn close(&mut self, fd: RawFd) {
+        if let Some(client) = self.clients.remove(&fd) {
+            let _ = self.epoll.deregister(&client.stream);
+        }
+    }
+}
