@@ -286,6 +286,7 @@ fn idle_section(
             "target_idle",
             "idle_decline",
             "idle_conns",
+            "target_idle_short",
         ] {
             vars.insert(k, "*(not measured)*".into());
         }
@@ -390,6 +391,17 @@ fn idle_section(
         None => "**Not measured**: epoll-edge has no figures.".into(),
     };
     vars.insert("target_idle", verdict);
+    let short = match pick.paired_ratio(("epoll-edge", kmax), ("epoll-edge", 0), conns, 64, rps) {
+        Some(r) if kmax >= 10_000 => format!(
+            "**{}**: {} ({}–{})",
+            if r.median >= 0.85 { "met" } else { "missed" },
+            sig(r.median, 3),
+            sig(r.min, 3),
+            sig(r.max, 3)
+        ),
+        _ => "not measured".into(),
+    };
+    vars.insert("target_idle_short", short);
 
     let labels: Vec<String> = ks.iter().map(|k| thousands(*k)).collect();
     let series = |f: fn(&Report) -> Option<f64>| -> Vec<(String, Vec<Option<Summary>>)> {
@@ -432,7 +444,12 @@ fn throughput_section(
     vars: &mut BTreeMap<&str, String>,
 ) -> Result<(), String> {
     let Some(exp) = &results.throughput else {
-        for k in ["throughput_tables", "target_peers", "client_share"] {
+        for k in [
+            "throughput_tables",
+            "target_peers",
+            "target_peers_short",
+            "client_share",
+        ] {
             vars.insert(k, "*(not measured)*".into());
         }
         return Ok(());
@@ -532,7 +549,7 @@ fn throughput_section(
     vars.insert("throughput_tables", out);
 
     // The load generator's share of the CPU both processes used.
-    let mut header = vec!["generator's share of the CPU".to_string()];
+    let mut header = vec!["generator's share (its CPU, % of one core)".to_string()];
     let mut points = Vec::new();
     for &size in &sizes {
         for &c in &conns {
@@ -545,10 +562,14 @@ fn throughput_section(
         .map(|s| {
             let mut row = vec![s.clone()];
             for &(c, size) in &points {
-                row.push(
-                    pick.summary(s, c, 0, size, |r| r.client_cpu_share.map(|x| 100.0 * x))
-                        .map_or("–".into(), |x| format!("{:.0} %", x.median)),
-                );
+                let share = pick.summary(s, c, 0, size, |r| r.client_cpu_share.map(|x| 100.0 * x));
+                let busy = pick.summary(s, c, 0, size, |r| {
+                    Some(100.0 * r.client_cpu_s / r.duration_s.max(1e-9))
+                });
+                row.push(match (share, busy) {
+                    (Some(a), Some(b)) => format!("{:.0} % ({:.0} %)", a.median, b.median),
+                    _ => "–".into(),
+                });
             }
             row
         })
@@ -557,9 +578,24 @@ fn throughput_section(
 
     // Target 2.
     let mut lines = Vec::new();
+    let mut short = Vec::new();
     for c in [16, 64] {
         if !conns.contains(&c) {
             continue;
+        }
+        let mut parts = Vec::new();
+        for (peer, goal) in [("mio-echo", 1.0), ("tokio-echo", 1.05)] {
+            if let Some(r) = pick.paired_ratio(("epoll-edge", 0), (peer, 0), c, 64, rps) {
+                parts.push(format!(
+                    "{}× {} (**{}**)",
+                    sig(r.median, 3),
+                    peer.trim_end_matches("-echo"),
+                    if r.median >= goal { "met" } else { "missed" }
+                ));
+            }
+        }
+        if !parts.is_empty() {
+            short.push(format!("C = {c}: {}", parts.join(", ")));
         }
         for (peer, goal) in [("mio-echo", 1.0), ("tokio-echo", 1.05)] {
             let r = pick.paired_ratio(("epoll-edge", 0), (peer, 0), c, 64, rps);
@@ -588,6 +624,14 @@ fn throughput_section(
         }
     }
     vars.insert("target_peers", lines.join("\n") + "\n");
+    vars.insert(
+        "target_peers_short",
+        if short.is_empty() {
+            "not measured".into()
+        } else {
+            short.join("; ")
+        },
+    );
     Ok(())
 }
 
@@ -714,7 +758,12 @@ fn syscall_section(
     vars: &mut BTreeMap<&str, String>,
 ) -> Result<(), String> {
     let Some(exp) = &results.syscalls else {
-        for k in ["syscall_table", "syscall_method", "target_syscalls"] {
+        for k in [
+            "syscall_table",
+            "syscall_method",
+            "target_syscalls",
+            "target_syscalls_short",
+        ] {
             vars.insert(k, "*(not measured)*".into());
         }
         return Ok(());
@@ -756,18 +805,26 @@ fn syscall_section(
                 .iter()
                 .find(|s| s.server == *server && s.conns == c)
                 .and_then(|s| s.error.clone());
-            let mut row = vec![server.clone(), c.to_string(), cell(all, 3, failure)];
+            let mut row = vec![
+                server.clone(),
+                c.to_string(),
+                match (all, failure) {
+                    (Some(a), _) => format!("{:.2} ({:.2}–{:.2})", a.median, a.min, a.max),
+                    (None, e) => cell(None, 3, e),
+                },
+            ];
             let mut parts = Vec::new();
             for (_, names) in GROUPS {
                 let g = summary(server, c, &|s| group(s, names));
-                parts.push(g.map_or(0.0, |g| g.median));
-                row.push(g.map_or("–".into(), |g| sig(g.median, 3)));
+                let v = g.map_or(0.0, |g| g.median.max(0.0));
+                parts.push(v);
+                row.push(g.map_or("–".into(), |_| format!("{v:.2}")));
             }
-            let other = all.map(|a| a.median - parts.iter().sum::<f64>());
-            row.push(other.map_or("–".into(), |o| sig(o.max(0.0), 2)));
+            let other = all.map(|a| (a.median - parts.iter().sum::<f64>()).max(0.0));
+            row.push(other.map_or("–".into(), |o| format!("{o:.2}")));
             rows.push(row);
             if let (true, Some(o)) = (c == chart_c, other) {
-                parts.push(o.max(0.0));
+                parts.push(o);
                 bars.push((server.clone(), parts));
             }
         }
@@ -786,6 +843,8 @@ fn syscall_section(
     vars.insert("syscall_table", table(&header, &rows));
     let mut names: Vec<String> = GROUPS.iter().map(|(g, _)| g.to_string()).collect();
     names.push("other".into());
+    // The first server at the top.
+    bars.reverse();
     stacked_bars(
         &img_dir.join("bench-syscalls.svg"),
         &format!("System calls per round trip, C = {chart_c}, 64 B (the floor is 2)"),
@@ -820,6 +879,19 @@ fn syscall_section(
         None => "**Not measured** at C = 64.".into(),
     };
     vars.insert("target_syscalls", verdict);
+    let short = summary("epoll-edge", 64, &|s| s.per_round_trip).map_or_else(
+        || "not measured".into(),
+        |s| {
+            format!(
+                "**{}**: {:.2} ({:.2}–{:.2})",
+                if s.median <= 2.2 { "met" } else { "missed" },
+                s.median,
+                s.min,
+                s.max
+            )
+        },
+    );
+    vars.insert("target_syscalls_short", short);
     Ok(())
 }
 
