@@ -1,0 +1,379 @@
+//! The book in `docs/` against the workspace as it is: every excerpt and
+//! transcript shown equals its source, every command shown names a real
+//! package and real flags, every link and picture resolves, and every chapter
+//! is in `SUMMARY.md` in order. The checks themselves, and why pages copy their
+//! listings instead of including them, are in `src/lib.rs`.
+//!
+//! `BOOK_BLESS=1 cargo test -p book-tests` rewrites the pages' excerpts and
+//! transcripts from their sources first (then review `git diff docs/`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use book_tests::{
+    Invocation, Runner, bless_page, check_invocation, check_links, check_page, check_sections,
+    headings, invocations, links,
+};
+use test_support::workspace_root;
+
+/// The chapters, in the book's order, as `SUMMARY.md` must list them.
+const CHAPTERS: &[&str] = &[
+    "ch00-introduction.md",
+    "ch01-blocking-threaded.md",
+    "ch02-busy-nonblocking.md",
+    "ch03-select-stdin.md",
+    "ch04-select-queue.md",
+    "ch05-poll-queue.md",
+    "ch06-epoll-edge.md",
+    "ch07-select-poll-epoll.md",
+    "ch08-corrections-and-myths.md",
+    "benchmarks.md",
+    "exercises.md",
+];
+
+/// The pages of the server chapters, which all have the same sections.
+const SERVER_CHAPTERS: &[&str] = &[
+    "ch01-blocking-threaded.md",
+    "ch02-busy-nonblocking.md",
+    "ch03-select-stdin.md",
+    "ch04-select-queue.md",
+    "ch05-poll-queue.md",
+    "ch06-epoll-edge.md",
+];
+
+/// The sections of a server chapter, in order.
+const SECTIONS: &[&str] = &[
+    "The problem",
+    "The idea",
+    "The code",
+    "Run it",
+    "Things to try",
+    "What is still wrong",
+];
+
+fn src_dir() -> PathBuf {
+    workspace_root().join("docs/src")
+}
+
+/// Every file under `dir` whose name ends with `ext`, sorted.
+fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.to_string_lossy().ends_with(ext) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn rel(path: &Path) -> String {
+    let root = workspace_root();
+    path.strip_prefix(&root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn fail_on(problems: BTreeMap<String, Vec<String>>) {
+    let problems: Vec<String> = problems
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .flat_map(|(file, v)| v.into_iter().map(move |p| format!("{file}: {p}")))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn excerpts_and_transcripts_equal_their_sources() {
+    let root = workspace_root();
+    let read_source = |p: &str| std::fs::read_to_string(root.join(p)).ok();
+    let bless = std::env::var_os("BOOK_BLESS").is_some();
+    let pages = files(&src_dir(), ".md");
+    assert!(pages.len() >= CHAPTERS.len(), "pages: {pages:?}");
+    let mut problems = BTreeMap::new();
+    for page in pages {
+        let mut text = read(&page);
+        if bless {
+            let (fresh, unfixable) = bless_page(&text, &read_source);
+            if fresh != text {
+                std::fs::write(&page, &fresh).unwrap();
+                eprintln!("rewrote the excerpts of {}", rel(&page));
+                text = fresh;
+            }
+            problems.insert(rel(&page) + " (bless)", unfixable);
+        }
+        problems.insert(rel(&page), check_page(&text, &read_source));
+    }
+    if problems.values().any(|v| !v.is_empty()) {
+        eprintln!(
+            "If a source changed on purpose, `BOOK_BLESS=1 cargo test -p book-tests` copies \
+             it into the pages; then read the prose around each changed block."
+        );
+    }
+    fail_on(problems);
+}
+
+/// A package's binaries, and the one `cargo run -p` runs without `--bin`.
+#[derive(Clone)]
+struct Package {
+    bins: Vec<String>,
+    default: Result<String, String>,
+}
+
+/// The workspace's packages.
+fn packages() -> BTreeMap<String, Package> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(workspace_root())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo metadata");
+    assert!(out.status.success(), "cargo metadata failed");
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    let mut map = BTreeMap::new();
+    for p in meta["packages"].as_array().expect("packages") {
+        let name = p["name"].as_str().unwrap_or_default().to_string();
+        let bins: Vec<String> = p["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| {
+                t["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "bin"))
+            })
+            .filter_map(|t| t["name"].as_str().map(String::from))
+            .collect();
+        let bin = match (p["default_run"].as_str(), &bins[..]) {
+            (Some(d), _) => Ok(d.to_string()),
+            (None, [one]) => Ok(one.clone()),
+            (None, []) => Err("has no binary, so `cargo run -p` cannot run it".to_string()),
+            (None, _) => Err(format!(
+                "has several binaries ({bins:?}) and no default-run: `cargo run -p` needs --bin"
+            )),
+        };
+        map.insert(name, Package { bins, default: bin });
+    }
+    map
+}
+
+/// The directory of the binaries of the build that runs this test
+/// (`target/debug` or `target/release`, or under `CARGO_TARGET_DIR`).
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("test executable directory");
+    deps.parent().unwrap_or(deps).to_path_buf()
+}
+
+/// `BIN --help`, building `package` first if `cargo test` did not (packages
+/// without integration tests do not get their binaries built).
+fn help_text(package: &str, bin: &str) -> Result<String, String> {
+    let dir = profile_dir();
+    let path = dir.join(bin);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", package, "--bin", bin])
+            .current_dir(workspace_root());
+        if let Some(target) = dir.parent() {
+            build.env("CARGO_TARGET_DIR", target);
+        }
+        if dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().map_err(|e| format!("cargo build: {e}"))?;
+        if !status.success() {
+            return Err(format!("`cargo build -p {package}` failed"));
+        }
+    }
+    let mut child = Command::new(&path)
+        .arg("--help")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", path.display()))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("`{bin} --help` did not finish in 20 s"));
+            }
+        }
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!("`{bin} --help` failed: {}", out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+}
+
+#[test]
+fn commands_in_the_docs_name_real_packages_and_flags() {
+    let root = workspace_root();
+    let packages = packages();
+    let names: BTreeSet<String> = packages.keys().cloned().collect();
+    let mut helps: BTreeMap<(String, Option<String>), Result<String, String>> = BTreeMap::new();
+    let mut help = |package: &str, bin: Option<&str>| {
+        helps
+            .entry((package.to_string(), bin.map(String::from)))
+            .or_insert_with(|| {
+                let p = packages.get(package).ok_or("not a package")?;
+                let bin = match bin {
+                    Some(b) if p.bins.iter().any(|x| x == b) => b.to_string(),
+                    Some(b) => return Err(format!("has no binary `{b}`")),
+                    None => p.default.clone()?,
+                };
+                help_text(package, &bin)
+            })
+            .clone()
+    };
+
+    let mut texts = files(&root.join("docs"), ".md");
+    texts.extend(files(&root.join("docs/transcripts"), ".txt"));
+    texts.push(root.join("README.md"));
+    texts.retain(|p| !p.starts_with(root.join("docs/book")));
+    let mut problems = BTreeMap::new();
+    let mut seen = 0;
+    for file in &texts {
+        let invs = invocations(&read(file));
+        seen += invs.len();
+        let found: Vec<String> = invs
+            .iter()
+            .flat_map(|inv| check_invocation(inv, &names, &mut help))
+            .collect();
+        problems.insert(rel(file), found);
+    }
+    // A chapter's `flags` file holds extra server flags for its capture, and
+    // a `package` file the server's package when it is not the folder's name.
+    for flags in files(&root.join("docs/transcripts"), "/flags") {
+        let dir = flags.parent().unwrap_or(&root);
+        let chapter = std::fs::read_to_string(dir.join("package"))
+            .map(|p| p.trim().to_string())
+            .unwrap_or_else(|_| {
+                dir.file_name()
+                    .map(|c| c.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+        let inv = Invocation {
+            line: 1,
+            runner: Runner::Demo,
+            packages: vec![chapter],
+            cargo_flags: Vec::new(),
+            program_flags: read(&flags)
+                .split_whitespace()
+                .filter(|w| w.starts_with('-'))
+                .map(|w| w.split('=').next().unwrap_or(w).to_string())
+                .collect(),
+            bin: None,
+        };
+        problems.insert(rel(&flags), check_invocation(&inv, &names, &mut help));
+    }
+    assert!(seen > 10, "only {seen} commands found: is the scan broken?");
+    fail_on(problems);
+}
+
+#[test]
+fn links_and_pictures_resolve_inside_the_book() {
+    let src = src_dir();
+    let mut problems = BTreeMap::new();
+    for page in files(&src, ".md") {
+        let found = check_links(&read(&page), &page, &src, &|p: &Path| p.is_file());
+        problems.insert(rel(&page), found);
+    }
+    fail_on(problems);
+}
+
+#[test]
+fn pictures_are_well_formed_svg() {
+    let pictures = files(&src_dir().join("img"), ".svg");
+    assert!(!pictures.is_empty(), "no pictures in docs/src/img");
+    let mut problems = BTreeMap::new();
+    for svg in pictures {
+        let text = read(&svg);
+        let found = match roxmltree::Document::parse(&text) {
+            Err(e) => vec![format!("not well-formed XML: {e}")],
+            Ok(doc) => {
+                let r = doc.root_element();
+                let mut v = Vec::new();
+                if r.tag_name().name() != "svg" {
+                    v.push("the root element is not <svg>".to_string());
+                }
+                if r.attribute("viewBox").is_none() {
+                    v.push("no viewBox: it would not scale with the page".to_string());
+                }
+                v
+            }
+        };
+        problems.insert(rel(&svg), found);
+    }
+    fail_on(problems);
+}
+
+#[test]
+fn summary_lists_every_page_in_chapter_order() {
+    let src = src_dir();
+    let summary = read(&src.join("SUMMARY.md"));
+    let listed: Vec<String> = links(&summary).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(
+        listed, CHAPTERS,
+        "SUMMARY.md lists the chapters out of order"
+    );
+    let on_disk: BTreeSet<String> = files(&src, ".md")
+        .iter()
+        .filter_map(|p| p.strip_prefix(&src).ok())
+        .map(|p| p.display().to_string())
+        .filter(|p| p != "SUMMARY.md")
+        .collect();
+    let listed: BTreeSet<String> = listed.into_iter().collect();
+    assert_eq!(
+        on_disk, listed,
+        "every page must be in SUMMARY.md, and every entry a page"
+    );
+}
+
+#[test]
+fn server_chapters_have_every_section_in_order() {
+    let mut problems = BTreeMap::new();
+    for page in SERVER_CHAPTERS {
+        let h = headings(&read(&src_dir().join(page)));
+        problems.insert(
+            (*page).to_string(),
+            check_sections(&h, SECTIONS).err().into_iter().collect(),
+        );
+    }
+    fail_on(problems);
+}
