@@ -200,7 +200,7 @@ fn select_cost_times_every_mechanism_at_tiny_sizes() {
     assert!(
         r.samples
             .iter()
-            .all(|s| s.cpu_s > 0.0 && s.scaled_s >= s.cpu_s)
+            .all(|s| s.cpu_s > 0.0 && s.scaled_s >= s.cpu_s * 0.999_999)
     );
     // poll at N = 20 is limited to 10,000 / 20 = 500 calls, epoll never.
     let calls = |m: &str, n: usize| {
