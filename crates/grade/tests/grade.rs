@@ -265,6 +265,7 @@ exercise_tests! {
     exercise_05_starter_fails_solution_passes => "05",
     exercise_06_starter_fails_solution_passes => "06",
     exercise_07_starter_fails_solution_passes => "07",
+    exercise_08_starter_fails_solution_passes => "08",
 }
 
 #[test]

@@ -16,6 +16,7 @@ use test_support::server::ServerCommand;
 
 mod chat;
 mod echo;
+mod idle;
 mod poll;
 mod pool;
 mod sleep;
@@ -52,6 +53,9 @@ pub const CHECKS: &[CheckDef] = &[
     chat::BROADCAST,
     chat::WHOLE_LINES,
     chat::SLOW_LISTENER,
+    idle::IDLE_CLOSE,
+    idle::ACTIVE_STAYS,
+    idle::MANY_IDLE,
 ];
 
 pub fn find(name: &str) -> Option<&'static CheckDef> {

@@ -1,0 +1,289 @@
+//! Exercise 8: close idle connections, without a thread per connection.
+//!
+//! The server is a `poll(2)` echo server (the `Poller` of exercise 5,
+//! finished). `--idle-timeout SECS` is on the command line, and with it the
+//! loop reaches two `todo!()`s: make the server close a connection that has
+//! neither sent nor received anything for that long, from the one loop it
+//! has, and without waking up more often than it must.
+//!
+//! Read `exercises/08-idle-timeouts/README.md` first; grade your work with
+//! `cargo run -p grade -- 08`.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use echo_common::net::{is_out_of_fds, is_transient_accept_error};
+use echo_common::{
+    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
+    raise_fd_limit,
+};
+use ex08_idle_timeouts::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
+
+/// How long one `poll` waits when no deadline is nearer.
+const TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// An echo server that closes idle connections.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Close a connection that has neither sent nor received anything for
+    /// this many seconds (fractions allowed: 0.5)
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    idle_timeout: Option<Duration>,
+}
+
+/// A positive number of seconds, such as `30` or `0.5`.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text} is not a positive number of seconds"))
+}
+
+/// A connected client.
+struct Client {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// The client has sent end-of-file; close once its echo is delivered.
+    done_reading: bool,
+    /// Its queue is full: reads wait until the client takes its echo.
+    paused: bool,
+}
+
+/// Everything the loop keeps.
+struct Server {
+    listener: TcpListener,
+    poller: Poller,
+    message_queues: HashMap<RawFd, MessageQueue>,
+    clients: HashMap<RawFd, Client>,
+    idle_limit: Option<Duration>,
+    spare: SpareFd,
+    log: Log,
+}
+
+fn main() {
+    let args: Args = parse_args();
+    let log = Log::new(args.server.quiet);
+    let listener = listen(&args.server).unwrap_or_else(|e| exit_with_error(e));
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let _ = raise_fd_limit();
+    let port = listener.local_addr().map_or(args.server.port, |a| a.port());
+    log.starting_up(&args.server.host, port);
+
+    let mut poller = Poller::new();
+    poller
+        .register(&listener, READ_ONLY)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let mut server = Server {
+        poller,
+        message_queues: HashMap::new(),
+        clients: HashMap::new(),
+        idle_limit: args.idle_timeout,
+        spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        listener,
+        log,
+    };
+
+    let mut events = Vec::new();
+    loop {
+        server.log.waiting();
+        let timeout = server.next_timeout(Instant::now());
+        if let Err(e) = server.poller.wait(&mut events, timeout) {
+            exit_with_error(format_args!("poll failed: {e}"));
+        }
+        for (fd, flags) in events.drain(..) {
+            if fd == server.listener.as_raw_fd() {
+                server.accept_all();
+            } else {
+                server.handle_event(fd, flags);
+            }
+        }
+        server.close_idle(Instant::now());
+    }
+}
+
+impl Server {
+    /// How long the next wait may last.
+    fn next_timeout(&self, now: Instant) -> Duration {
+        let Some(limit) = self.idle_limit else {
+            return TIMEOUT;
+        };
+        // TODO: wait no longer than until the nearest moment a client will
+        // have been idle for `limit`, and never more than TIMEOUT. Waking up
+        // early is a spin; waking up late keeps idle clients too long.
+        let _ = (now, limit);
+        todo!("how long to wait until the nearest idle deadline")
+    }
+
+    /// Closes every client that has been idle for longer than the limit.
+    fn close_idle(&mut self, now: Instant) {
+        let Some(limit) = self.idle_limit else {
+            return;
+        };
+        // TODO: close (`self.close`, after a log line) every client that has
+        // neither sent nor received anything since `now - limit`, without
+        // looking at every client on every turn of the loop.
+        let _ = (now, limit);
+        todo!("close the clients idle for the limit or longer")
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.add_client(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) if is_out_of_fds(&e) => {
+                    let peer = self.spare.shed(&self.listener);
+                    self.log.refusing(peer, "out of file descriptors");
+                    return;
+                }
+                Err(e) => {
+                    self.log.accept_failed(&e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let setup = stream
+            .set_nonblocking(true)
+            .and_then(|()| self.poller.register(&stream, READ_ONLY));
+        if let Err(e) = setup {
+            self.log.dropping(peer, &e);
+            return;
+        }
+        self.log.new_connection(peer);
+        let fd = stream.as_raw_fd();
+        self.message_queues.insert(fd, MessageQueue::new());
+        // TODO: a new client is active now.
+        self.clients.insert(
+            fd,
+            Client {
+                stream,
+                peer,
+                done_reading: false,
+                paused: false,
+            },
+        );
+    }
+
+    fn handle_event(&mut self, fd: RawFd, flags: Events) {
+        if flags & (libc::POLLIN | libc::POLLPRI | libc::POLLHUP | libc::POLLERR) != 0 {
+            self.handle_readable(fd);
+        }
+        if flags & (libc::POLLOUT | libc::POLLHUP | libc::POLLERR) != 0 {
+            self.handle_writable(fd);
+        }
+        if flags & libc::POLLNVAL != 0 {
+            self.close(fd);
+        }
+    }
+
+    fn handle_readable(&mut self, fd: RawFd) {
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
+            return;
+        };
+        if client.done_reading || client.paused {
+            return;
+        }
+        let mut data = [0u8; READ_SIZE];
+        match client.stream.read(&mut data) {
+            Ok(0) => {
+                if queue.is_empty() {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                } else {
+                    self.log.end_of_input(client.peer, queue.pending());
+                    client.done_reading = true;
+                    let _ = self.poller.modify(&client.stream, WRITE_ONLY);
+                }
+            }
+            Ok(n) => {
+                self.log.received(client.peer, &data[..n]);
+                queue.push(data[..n].to_vec());
+                if queue.is_full() {
+                    self.log.pausing(client.peer, queue.pending());
+                    client.paused = true;
+                    let _ = self.poller.modify(&client.stream, WRITE_ONLY);
+                } else {
+                    let _ = self.poller.modify(&client.stream, READ_WRITE);
+                }
+                // TODO: the client sent something: it is not idle.
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                self.log.dropping(client.peer, &e);
+                self.close(fd);
+            }
+        }
+    }
+
+    fn handle_writable(&mut self, fd: RawFd) {
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
+            return;
+        };
+        let Some(next_msg) = queue.front() else {
+            self.log.queue_empty(client.peer);
+            let _ = self.poller.modify(&client.stream, READ_ONLY);
+            return;
+        };
+        self.log.sending(client.peer, next_msg);
+        match client.stream.write(next_msg) {
+            Ok(sent) => {
+                if sent < next_msg.len() {
+                    self.log.sent_part(client.peer, sent, next_msg.len());
+                }
+                queue.advance(sent);
+                if client.done_reading && queue.is_empty() {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                    return;
+                }
+                if client.paused && !queue.is_full() {
+                    self.log.resuming(client.peer);
+                    client.paused = false;
+                    let _ = self.poller.modify(&client.stream, READ_WRITE);
+                }
+                // TODO: a client that takes its echo is not idle either.
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                self.log.dropping(client.peer, &e);
+                self.close(fd);
+            }
+        }
+    }
+
+    /// Forgets a client; dropping its stream closes the socket, after it
+    /// has left the poller.
+    fn close(&mut self, fd: RawFd) {
+        self.message_queues.remove(&fd);
+        if let Some(client) = self.clients.remove(&fd) {
+            let _ = self.poller.deregister(&client.stream);
+        }
+    }
+}

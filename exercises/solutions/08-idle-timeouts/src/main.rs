@@ -1,0 +1,319 @@
+//! Reference solution to exercise 8 (`exercises/08-idle-timeouts`): a
+//! `poll(2)` echo server that closes a connection idle for longer than
+//! `--idle-timeout` seconds. No thread waits for each connection: the loop
+//! keeps every client's deadline in order, waits no longer than until the
+//! nearest one, and closes whoever's has passed.
+//!
+//! Grade it with `cargo run -p grade -- --solution 08`.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use echo_common::net::{is_out_of_fds, is_transient_accept_error};
+use echo_common::{
+    Log, MessageQueue, PyAddr, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
+    raise_fd_limit,
+};
+use ex08_idle_timeouts_solution::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
+
+/// How long one `poll` waits when no deadline is nearer.
+const TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// An echo server that closes idle connections.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Close a connection that has neither sent nor received anything for
+    /// this many seconds (fractions allowed: 0.5)
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    idle_timeout: Option<Duration>,
+}
+
+/// A positive number of seconds, such as `30` or `0.5`.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{text} is not a positive number of seconds"))
+}
+
+/// A connected client.
+struct Client {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// The client has sent end-of-file; close once its echo is delivered.
+    done_reading: bool,
+    /// Its queue is full: reads wait until the client takes its echo.
+    paused: bool,
+    /// When it is closed unless something happens before.
+    deadline: Instant,
+}
+
+/// Everything the loop keeps.
+struct Server {
+    listener: TcpListener,
+    poller: Poller,
+    message_queues: HashMap<RawFd, MessageQueue>,
+    clients: HashMap<RawFd, Client>,
+    /// Every client's deadline, soonest first: the loop only ever looks at
+    /// the front, so a thousand idle clients cost nothing per wake-up.
+    deadlines: BTreeSet<(Instant, RawFd)>,
+    idle_limit: Option<Duration>,
+    spare: SpareFd,
+    log: Log,
+}
+
+fn main() {
+    let args: Args = parse_args();
+    let log = Log::new(args.server.quiet);
+    let listener = listen(&args.server).unwrap_or_else(|e| exit_with_error(e));
+    listener
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let _ = raise_fd_limit();
+    let port = listener.local_addr().map_or(args.server.port, |a| a.port());
+    log.starting_up(&args.server.host, port);
+
+    let mut poller = Poller::new();
+    poller
+        .register(&listener, READ_ONLY)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let mut server = Server {
+        poller,
+        message_queues: HashMap::new(),
+        clients: HashMap::new(),
+        deadlines: BTreeSet::new(),
+        idle_limit: args.idle_timeout,
+        spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        listener,
+        log,
+    };
+
+    let mut events = Vec::new();
+    loop {
+        server.log.waiting();
+        let timeout = server.next_timeout(Instant::now());
+        if let Err(e) = server.poller.wait(&mut events, timeout) {
+            exit_with_error(format_args!("poll failed: {e}"));
+        }
+        for (fd, flags) in events.drain(..) {
+            if fd == server.listener.as_raw_fd() {
+                server.accept_all();
+            } else {
+                server.handle_event(fd, flags);
+            }
+        }
+        server.close_idle(Instant::now());
+    }
+}
+
+impl Server {
+    /// How long the next wait may last: until the nearest deadline (rounded
+    /// up to the next millisecond, which is `poll`'s unit, so the loop does
+    /// not wake a moment too early and spin), and never more than `TIMEOUT`.
+    fn next_timeout(&self, now: Instant) -> Duration {
+        match self.deadlines.first() {
+            Some(&(deadline, _)) => {
+                let left = deadline.saturating_duration_since(now);
+                let ms = left.as_nanos().div_ceil(1_000_000);
+                Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX)).min(TIMEOUT)
+            }
+            None => TIMEOUT,
+        }
+    }
+
+    /// Closes every client whose deadline has passed.
+    fn close_idle(&mut self, now: Instant) {
+        while let Some(&(deadline, fd)) = self.deadlines.first() {
+            if deadline > now {
+                return;
+            }
+            match (self.clients.get(&fd), self.idle_limit) {
+                (Some(client), Some(limit)) => {
+                    self.log.event(format_args!(
+                        "closing {}: idle for {:.1} s",
+                        PyAddr(client.peer),
+                        limit.as_secs_f64()
+                    ));
+                    self.close(fd);
+                }
+                // Not a client any more: forget the deadline.
+                _ => {
+                    self.deadlines.remove(&(deadline, fd));
+                }
+            }
+        }
+    }
+
+    /// Something happened on `fd`: its deadline moves to a full limit away.
+    fn touch(&mut self, fd: RawFd) {
+        let (Some(limit), Some(client)) = (self.idle_limit, self.clients.get_mut(&fd)) else {
+            return;
+        };
+        self.deadlines.remove(&(client.deadline, fd));
+        client.deadline = Instant::now() + limit;
+        self.deadlines.insert((client.deadline, fd));
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.add_client(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if is_transient_accept_error(&e) => continue,
+                Err(e) if is_out_of_fds(&e) => {
+                    let peer = self.spare.shed(&self.listener);
+                    self.log.refusing(peer, "out of file descriptors");
+                    return;
+                }
+                Err(e) => {
+                    self.log.accept_failed(&e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let setup = stream
+            .set_nonblocking(true)
+            .and_then(|()| self.poller.register(&stream, READ_ONLY));
+        if let Err(e) = setup {
+            self.log.dropping(peer, &e);
+            return;
+        }
+        self.log.new_connection(peer);
+        let fd = stream.as_raw_fd();
+        self.message_queues.insert(fd, MessageQueue::new());
+        let now = Instant::now();
+        self.clients.insert(
+            fd,
+            Client {
+                stream,
+                peer,
+                done_reading: false,
+                paused: false,
+                deadline: now,
+            },
+        );
+        self.touch(fd);
+    }
+
+    fn handle_event(&mut self, fd: RawFd, flags: Events) {
+        if flags & (libc::POLLIN | libc::POLLPRI | libc::POLLHUP | libc::POLLERR) != 0 {
+            self.handle_readable(fd);
+        }
+        if flags & (libc::POLLOUT | libc::POLLHUP | libc::POLLERR) != 0 {
+            self.handle_writable(fd);
+        }
+        if flags & libc::POLLNVAL != 0 {
+            self.close(fd);
+        }
+    }
+
+    fn handle_readable(&mut self, fd: RawFd) {
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
+            return;
+        };
+        if client.done_reading || client.paused {
+            return;
+        }
+        let mut data = [0u8; READ_SIZE];
+        match client.stream.read(&mut data) {
+            Ok(0) => {
+                if queue.is_empty() {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                } else {
+                    self.log.end_of_input(client.peer, queue.pending());
+                    client.done_reading = true;
+                    let _ = self.poller.modify(&client.stream, WRITE_ONLY);
+                }
+            }
+            Ok(n) => {
+                self.log.received(client.peer, &data[..n]);
+                queue.push(data[..n].to_vec());
+                if queue.is_full() {
+                    self.log.pausing(client.peer, queue.pending());
+                    client.paused = true;
+                    let _ = self.poller.modify(&client.stream, WRITE_ONLY);
+                } else {
+                    let _ = self.poller.modify(&client.stream, READ_WRITE);
+                }
+                self.touch(fd);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                self.log.dropping(client.peer, &e);
+                self.close(fd);
+            }
+        }
+    }
+
+    fn handle_writable(&mut self, fd: RawFd) {
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
+            return;
+        };
+        let Some(next_msg) = queue.front() else {
+            self.log.queue_empty(client.peer);
+            let _ = self.poller.modify(&client.stream, READ_ONLY);
+            return;
+        };
+        self.log.sending(client.peer, next_msg);
+        match client.stream.write(next_msg) {
+            Ok(sent) => {
+                if sent < next_msg.len() {
+                    self.log.sent_part(client.peer, sent, next_msg.len());
+                }
+                queue.advance(sent);
+                if client.done_reading && queue.is_empty() {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                    return;
+                }
+                if client.paused && !queue.is_full() {
+                    self.log.resuming(client.peer);
+                    client.paused = false;
+                    let _ = self.poller.modify(&client.stream, READ_WRITE);
+                }
+                // A client that takes its echo is not idle.
+                self.touch(fd);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                self.log.dropping(client.peer, &e);
+                self.close(fd);
+            }
+        }
+    }
+
+    /// Forgets a client and its deadline; dropping its stream closes the
+    /// socket, after it has left the poller.
+    fn close(&mut self, fd: RawFd) {
+        self.message_queues.remove(&fd);
+        if let Some(client) = self.clients.remove(&fd) {
+            self.deadlines.remove(&(client.deadline, fd));
+            let _ = self.poller.deregister(&client.stream);
+        }
+    }
+}
