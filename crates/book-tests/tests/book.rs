@@ -317,27 +317,41 @@ fn links_and_pictures_resolve_inside_the_book() {
     fail_on(problems);
 }
 
+/// Why a picture would not show, if it would not: not well-formed XML, not
+/// an `<svg>` root, or no `viewBox` to scale it to the page.
+fn svg_problems(text: &str) -> Vec<String> {
+    match roxmltree::Document::parse(text) {
+        Err(e) => vec![format!("not well-formed XML: {e}")],
+        Ok(doc) => {
+            let r = doc.root_element();
+            let mut v = Vec::new();
+            if r.tag_name().name() != "svg" {
+                v.push("the root element is not <svg>".to_string());
+            }
+            if r.attribute("viewBox").is_none() {
+                v.push("no viewBox: it would not scale with the page".to_string());
+            }
+            v
+        }
+    }
+}
+
+#[test]
+fn the_picture_check_fails_on_broken_svg() {
+    let good = r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="1" height="1"/></svg>"#;
+    assert!(svg_problems(good).is_empty());
+    assert!(svg_problems(&good.replace("</svg>", ""))[0].contains("well-formed"));
+    assert!(svg_problems(&good.replace(" viewBox=\"0 0 10 10\"", ""))[0].contains("viewBox"));
+    assert!(svg_problems("<html/>")[0].contains("not <svg>"));
+}
+
 #[test]
 fn pictures_are_well_formed_svg() {
     let pictures = files(&src_dir().join("img"), ".svg");
     assert!(!pictures.is_empty(), "no pictures in docs/src/img");
     let mut problems = BTreeMap::new();
     for svg in pictures {
-        let text = read(&svg);
-        let found = match roxmltree::Document::parse(&text) {
-            Err(e) => vec![format!("not well-formed XML: {e}")],
-            Ok(doc) => {
-                let r = doc.root_element();
-                let mut v = Vec::new();
-                if r.tag_name().name() != "svg" {
-                    v.push("the root element is not <svg>".to_string());
-                }
-                if r.attribute("viewBox").is_none() {
-                    v.push("no viewBox: it would not scale with the page".to_string());
-                }
-                v
-            }
-        };
+        let found = svg_problems(&read(&svg));
         problems.insert(rel(&svg), found);
     }
     fail_on(problems);
@@ -376,4 +390,29 @@ fn server_chapters_have_every_section_in_order() {
         );
     }
     fail_on(problems);
+}
+
+#[test]
+fn every_captured_transcript_is_shown_in_the_book() {
+    let root = workspace_root();
+    let mut shown = BTreeSet::new();
+    for page in files(&src_dir(), ".md") {
+        for block in book_tests::blocks(&read(&page)).unwrap_or_default() {
+            if let Some(Ok(Some(book_tests::Source::Transcript { path }))) =
+                block.caption.as_deref().map(book_tests::source_of)
+            {
+                shown.insert(path);
+            }
+        }
+    }
+    let missing: Vec<String> = files(&root.join("docs/transcripts"), ".txt")
+        .iter()
+        .map(|p| rel(p))
+        .filter(|p| !shown.contains(p))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "captured but shown on no page (add a block captioned with the file's path to the \
+         chapter, then `BOOK_BLESS=1 cargo test -p book-tests`): {missing:#?}"
+    );
 }
