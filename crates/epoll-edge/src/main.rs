@@ -75,6 +75,8 @@ struct Server {
     /// Connections that used up their turn with data left to read. No new
     /// edge will announce that data: the loop comes back to them itself.
     ready_again: Vec<RawFd>,
+    /// Where reads land, one buffer for every client.
+    data: Vec<u8>,
     spare: SpareFd,
     log: Log,
 }
@@ -104,6 +106,7 @@ fn main() {
         message_queues: HashMap::new(),
         clients: HashMap::new(),
         ready_again: Vec::new(),
+        data: vec![0; READ_SIZE],
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
         listener,
         log,
@@ -212,168 +215,133 @@ impl Server {
     // ANCHOR_END: event
 
     // ANCHOR: readable
-    /// Reads what the client sent, up to its turn's worth. Edge-triggered, a
-    /// read shorter than the buffer means the socket is empty for now (new
-    /// data will be a new edge), unless the peer has hung up: then read on
-    /// to the end-of-file, which no edge will announce.
+    /// Reads what the client sent, up to a turn's worth, and echoes it.
+    /// Edge-triggered, a read shorter than the buffer means the socket is
+    /// empty for now (new data will be a new edge), unless the peer has hung
+    /// up: then read on to the end-of-file, which no edge will announce.
     fn handle_readable(&mut self, fd: RawFd, to_the_end: bool) {
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
+            return;
+        };
         let reads = if self.edge { READS_PER_TURN } else { 1 };
-        let mut data = [0u8; READ_SIZE];
         for _ in 0..reads {
-            let (Some(client), Some(queue)) =
-                (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
-            else {
-                return;
-            };
             if client.done_reading || client.paused {
-                return;
+                return self.settle(fd);
             }
-            let n = match client.stream.read(&mut data) {
+            let n = match client.stream.read(&mut self.data) {
                 // Zero bytes: the client will send no more. Its echo may
                 // still be queued; it is delivered before the socket closes.
                 Ok(0) => {
-                    if queue.is_empty() {
-                        self.log.closing(client.peer);
-                        self.close(fd);
-                    } else {
+                    if !queue.is_empty() {
                         self.log.end_of_input(client.peer, queue.pending());
-                        client.done_reading = true;
-                        self.update_interest(fd);
                     }
-                    return;
+                    client.done_reading = true;
+                    return self.settle(fd);
                 }
                 Ok(n) => n,
                 // Nothing more for now: the next edge says when.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return self.settle(fd),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.log.dropping(client.peer, &e);
-                    self.close(fd);
-                    return;
+                    return self.close(fd);
                 }
             };
-            self.log.received(client.peer, &data[..n]);
-            queue.push(data[..n].to_vec());
+            self.log.received(client.peer, &self.data[..n]);
             if self.edge {
-                // Echo at once: usually the socket takes it all, and no
-                // EPOLLOUT (nor any epoll_ctl) is needed.
-                self.handle_writable(fd);
-            } else if let Some(client) = self.clients.get_mut(&fd) {
+                if let Err(e) = send_or_queue(client, queue, &self.data[..n], &self.log) {
+                    self.log.dropping(client.peer, &e);
+                    return self.close(fd);
+                }
+                // What the socket did not take waits for EPOLLOUT.
+                client.writing = !queue.is_empty();
+            } else {
+                queue.push(self.data[..n].to_vec());
                 // Add output channel for response.
                 client.writing = true;
             }
-            if let (Some(client), Some(queue)) =
-                (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
-                && queue.is_full()
-            {
+            if queue.is_full() {
                 // The client is not reading its echo: stop reading from it
                 // until the queue drains, so memory stays bounded.
                 self.log.pausing(client.peer, queue.pending());
                 client.paused = true;
             }
-            self.update_interest(fd);
-            if n < data.len() && !to_the_end {
-                return;
+            if n < self.data.len() && !to_the_end {
+                return self.settle(fd);
             }
         }
         if self.edge {
             // Turn used up, data may be left: come back after the others.
             self.ready_again.push(fd);
         }
+        self.settle(fd);
     }
     // ANCHOR_END: readable
 
     // ANCHOR: writable
-    /// Sends queued output. Edge-triggered, until the queue is empty or the
-    /// socket is full (the next edge says when it has room); level-triggered,
-    /// one message per event, as the Python original does.
     fn handle_writable(&mut self, fd: RawFd) {
-        loop {
-            let (Some(client), Some(queue)) =
-                (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
-            else {
-                return;
-            };
-            let Some(next_msg) = queue.front() else {
-                if client.writing {
-                    // No messages waiting, so stop checking for writability.
-                    self.log.queue_empty(client.peer);
-                    client.writing = false;
-                    self.update_interest(fd);
-                }
-                return;
-            };
-            self.log.sending(client.peer, next_msg);
-            match client.stream.write(next_msg) {
-                Ok(sent) => {
-                    let partial = sent < next_msg.len();
-                    if partial {
-                        // The socket buffer is full: the rest stays at the
-                        // head of the queue until EPOLLOUT.
-                        self.log.sent_part(client.peer, sent, next_msg.len());
-                        client.writing = true;
-                    }
-                    queue.advance(sent);
-                    if client.done_reading && queue.is_empty() {
-                        self.log.closing(client.peer);
-                        self.close(fd);
-                        return;
-                    }
-                    if client.paused && !queue.is_full() {
-                        // This client was paused; it has room again. No edge
-                        // will report the data it has sent meanwhile.
-                        self.log.resuming(client.peer);
-                        client.paused = false;
-                        if self.edge {
-                            self.ready_again.push(fd);
-                        }
-                    }
-                    self.update_interest(fd);
-                    if partial || !self.edge {
-                        return;
-                    }
-                }
-                // Full: wait for EPOLLOUT.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    client.writing = true;
-                    self.update_interest(fd);
-                    return;
-                }
-                Err(e) => {
-                    self.log.dropping(client.peer, &e);
-                    self.close(fd);
-                    return;
-                }
-            }
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
+            return;
+        };
+        if queue.is_empty() && client.writing && !self.edge {
+            // No messages waiting, so stop checking for writability.
+            self.log.queue_empty(client.peer);
+            client.writing = false;
         }
+        if let Err(e) = send_queued(client, queue, &self.log, self.edge) {
+            self.log.dropping(client.peer, &e);
+            return self.close(fd);
+        }
+        self.settle(fd);
     }
     // ANCHOR_END: writable
 
-    // ANCHOR: interest
-    /// Tells epoll what the client now waits for, if that changed: one
-    /// `epoll_ctl` call, and none at all while nothing changes.
-    fn update_interest(&mut self, fd: RawFd) {
-        let Some(client) = self.clients.get_mut(&fd) else {
+    // ANCHOR: settle
+    /// After a read or a write: closes a client that is done, resumes one
+    /// that has room again, and tells epoll what the client waits for now,
+    /// with one `epoll_ctl` if that changed and none if it did not.
+    fn settle(&mut self, fd: RawFd) {
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
             return;
         };
-        let wanted = interest(self.edge, client);
-        if wanted == client.interest {
-            return;
+        if client.done_reading && queue.is_empty() {
+            self.log.closing(client.peer);
+            return self.close(fd);
         }
-        match self.epoll.modify(&client.stream, wanted) {
-            Ok(()) => client.interest = wanted,
-            Err(e) => {
-                self.log.dropping(client.peer, &e);
-                self.close(fd);
+        if client.paused && !queue.is_full() {
+            // This client was paused; it has room again. Edge-triggered, no
+            // edge will report the data it sent meanwhile: go and look.
+            self.log.resuming(client.peer);
+            client.paused = false;
+            if self.edge {
+                self.ready_again.push(fd);
+            }
+        }
+        if self.edge {
+            // EPOLLOUT only while output waits for room in the socket.
+            if client.writing && queue.is_empty() {
+                self.log.queue_empty(client.peer);
+            }
+            client.writing = !queue.is_empty();
+        }
+        let wanted = interest(self.edge, client);
+        if wanted != client.interest {
+            match self.epoll.modify(&client.stream, wanted) {
+                Ok(()) => client.interest = wanted,
+                Err(e) => {
+                    self.log.dropping(client.peer, &e);
+                    self.close(fd);
+                }
             }
         }
     }
-    // ANCHOR_END: interest
+    // ANCHOR_END: settle
 
     /// Forgets a client; dropping its stream closes the socket, after it has
     /// left the epoll set.
@@ -384,6 +352,65 @@ impl Server {
         }
     }
 }
+
+// ANCHOR: send
+/// Echoes `data` at once, straight from the read buffer, unless older
+/// output is still waiting: usually the socket takes it all, and neither the
+/// queue nor EPOLLOUT (nor any `epoll_ctl`) is needed. What the socket does
+/// not take is queued.
+fn send_or_queue(
+    client: &Client,
+    queue: &mut MessageQueue,
+    data: &[u8],
+    log: &Log,
+) -> io::Result<()> {
+    let mut sent = 0;
+    if queue.is_empty() {
+        log.sending(client.peer, data);
+        match (&client.stream).write(data) {
+            Ok(n) => sent = n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        if sent < data.len() {
+            log.sent_part(client.peer, sent, data.len());
+        }
+    }
+    queue.push(data[sent..].to_vec());
+    Ok(())
+}
+
+/// Sends queued output. Edge-triggered, until the queue is empty or the
+/// socket is full (an EPOLLOUT edge will say when it has room again);
+/// level-triggered, one message per event, as the Python original does.
+fn send_queued(client: &Client, queue: &mut MessageQueue, log: &Log, edge: bool) -> io::Result<()> {
+    while let Some(next_msg) = queue.front() {
+        log.sending(client.peer, next_msg);
+        match (&client.stream).write(next_msg) {
+            Ok(sent) => {
+                let all = sent == next_msg.len();
+                if !all {
+                    // The socket buffer is full: the rest stays at the head
+                    // of the queue.
+                    log.sent_part(client.peer, sent, next_msg.len());
+                }
+                queue.advance(sent);
+                if !all || !edge {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: send
 
 /// What epoll should report for a client. Edge-triggered, reading interest
 /// stays on even while the client is paused: an edge that is ignored costs
