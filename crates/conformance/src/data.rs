@@ -230,7 +230,15 @@ const DROP_WORDS: [&str; 6] = ["reset", "drop", "clos", "broken", "error", "abor
 pub(crate) fn reset(target: &Target, sizes: &Sizes) -> CheckResult {
     let mut server = target.start()?;
     let pid = server.pid();
-    let baseline = procfs::open_fds(pid).unwrap_or(0);
+    // The baseline is taken after one connection: a server may still be
+    // setting up (a spare descriptor, its poller) after its startup line.
+    if let Err(e) = echo(server.addr(), b"warm-up\n", SOCKET_TIMEOUT) {
+        return Err(with_server_state(
+            &mut server,
+            Failure::new("first connection not served", e),
+        ));
+    }
+    let baseline = settled_fds(pid);
     let mut rng = fastrand::Rng::with_seed(sizes.seed);
     let mut stream =
         connect(server.addr(), SOCKET_TIMEOUT).map_err(|e| Failure::new("no connection", e))?;
@@ -302,6 +310,17 @@ pub(crate) fn wait_for_fds(pid: u32, target: usize, timeout: Duration) -> usize 
         }
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The server's descriptor count once the connections it just served are
+/// closed: the lowest count seen over 300 ms.
+pub(crate) fn settled_fds(pid: u32) -> usize {
+    let mut lowest = usize::MAX;
+    for _ in 0..6 {
+        lowest = lowest.min(procfs::open_fds(pid).unwrap_or(usize::MAX));
+        thread::sleep(Duration::from_millis(50));
+    }
+    lowest
 }
 
 pub(crate) fn shorten(line: &str, max: usize) -> String {

@@ -7,10 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use test_support::procfs;
-
 use crate::client::{Reply, await_echo, connect, echo, echo_eventually};
-use crate::data::wait_for_fds;
+use crate::data::{settled_fds, wait_for_fds};
 use crate::{CheckResult, Failure, Kind, Sizes, Target, fd_limit, secs, with_server_state};
 
 /// `FD_SETSIZE`: the descriptors a `select` server can watch.
@@ -174,8 +172,8 @@ pub(crate) fn churn(target: &Target, sizes: &Sizes) -> CheckResult {
     let mut server = target.start()?;
     let addr = server.addr();
     let pid = server.pid();
-    // The baseline is taken after one connection, so that whatever a server
-    // sets up at its first client is counted in it.
+    // The baseline is taken after one connection: a server may still be
+    // setting up (a spare descriptor, its poller) after its startup line.
     let warm_up = echo(addr, b"warm-up\n", Duration::from_secs(10));
     if let Err(e) = warm_up {
         return Err(with_server_state(
@@ -183,9 +181,7 @@ pub(crate) fn churn(target: &Target, sizes: &Sizes) -> CheckResult {
             Failure::new("first connection not served", e),
         ));
     }
-    let baseline = procfs::open_fds(pid).unwrap_or(0);
-    let settled = wait_for_fds(pid, baseline.saturating_sub(1), Duration::from_millis(500));
-    let baseline = baseline.min(settled);
+    let baseline = settled_fds(pid);
     let n = sizes.churn;
     let next = AtomicUsize::new(0);
     let start = Instant::now();

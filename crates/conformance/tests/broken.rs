@@ -1,0 +1,113 @@
+//! The checks can fail: each one against a server with the fault it exists
+//! to catch (`broken-echo --fault NAME`), and the same server without the
+//! fault passes them all.
+
+use conformance::{Kind, Outcome, Sizes, Target};
+
+const BROKEN: &str = env!("CARGO_BIN_EXE_broken-echo");
+
+fn broken(fault: &str) -> Target {
+    Target::new(BROKEN, Kind::Threaded).args(["--fault", fault])
+}
+
+/// Runs `check` against the server with `fault`, expects it to fail, and
+/// returns the outcome for more assertions.
+fn fails(check: &str, fault: &str) -> Outcome {
+    let c = conformance::check(check).unwrap();
+    let outcome = c.run(&broken(fault), &Sizes::quick());
+    println!("--fault {fault}: {outcome}");
+    assert!(
+        !outcome.passed,
+        "{check} passed against --fault {fault}: {outcome}"
+    );
+    assert!(outcome.reason.is_some());
+    outcome
+}
+
+fn reason(o: &Outcome) -> &str {
+    o.reason.as_deref().unwrap_or_default()
+}
+
+#[test]
+fn integrity_catches_a_lost_byte() {
+    let o = fails("integrity", "drop-bytes");
+    assert!(
+        o.reason
+            .unwrap()
+            .contains("differs from what was sent at byte 65535")
+    );
+}
+
+#[test]
+fn half_close_catches_a_close_before_the_echo_is_out() {
+    let o = fails("half-close", "close-on-eof");
+    assert_eq!(o.figure, "192 KiB of 200 KiB back, then end-of-file");
+}
+
+#[test]
+fn reset_catches_a_server_that_dies_with_the_connection() {
+    let o = fails("reset", "exit-on-reset");
+    assert!(reason(&o).contains("the server has exited"));
+}
+
+#[test]
+fn slow_reader_catches_unbounded_buffering() {
+    let o = fails("slow-reader", "no-backpressure");
+    assert!(reason(&o).contains("backpressure"), "{o}");
+}
+
+#[test]
+fn many_connections_catches_a_server_that_stops_accepting() {
+    let o = fails("many-connections", "stop-accepting");
+    assert!(o.figure.contains("connect"), "{o}");
+}
+
+#[test]
+fn churn_catches_leaked_descriptors() {
+    let o = fails("churn", "leak-fds");
+    assert!(reason(&o).contains("leaks"), "{o}");
+}
+
+#[test]
+fn stop_continue_catches_a_fatal_interrupted_wait() {
+    let o = fails("stop-continue", "die-after-stop");
+    assert!(reason(&o).contains("Interrupted system call"), "{o}");
+}
+
+#[test]
+fn out_of_fds_catches_a_spinning_accept() {
+    let o = fails("out-of-fds", "spin-on-emfile");
+    assert!(reason(&o).contains("spins"), "{o}");
+}
+
+#[test]
+fn idle_cost_catches_a_server_that_never_sleeps() {
+    let o = fails("idle-cost", "busy-idle");
+    assert!(reason(&o).contains("idle server should sleep"), "{o}");
+    // The same server, declared busy, is reported and not failed.
+    let busy = Target::new(BROKEN, Kind::Busy).args(["--fault", "busy-idle"]);
+    let o = conformance::idle_cost(&busy, &Sizes::quick());
+    assert!(o.passed, "{o}");
+    assert!(o.figure.contains("reported, not judged"), "{o}");
+}
+
+#[test]
+fn bad_arguments_catches_a_panic() {
+    let o = fails("bad-arguments", "panic-on-bad-args");
+    assert!(reason(&o).starts_with("port in use:"), "{o}");
+}
+
+#[test]
+fn without_its_fault_the_server_passes_every_check() {
+    let target = Target::new(BROKEN, Kind::Threaded);
+    let summary = conformance::run(&target, &Sizes::quick(), &[], |o| println!("{o}")).unwrap();
+    assert_eq!(summary.failed(), 0, "{:#?}", summary.outcomes);
+}
+
+#[test]
+fn a_server_that_does_not_start_fails_every_check_with_the_reason() {
+    let target = Target::new("/nonexistent/server", Kind::Poll);
+    let o = conformance::half_close(&target, &Sizes::quick());
+    assert!(!o.passed);
+    assert!(reason(&o).contains("cannot start"), "{}", o.figure);
+}
