@@ -30,6 +30,10 @@ pub struct Exercise {
     pub solution: String,
     /// The book page to read first: `docs/src/<chapter>.md`.
     pub chapter: String,
+    /// How the server multiplexes, for the conformance checks
+    /// (`select`, `poll`, `epoll`, `threaded`, `busy`).
+    #[serde(default)]
+    pub kind: Option<String>,
     /// The checks, in the order they run.
     pub checks: Vec<CheckRef>,
 }

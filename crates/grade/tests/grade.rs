@@ -172,12 +172,7 @@ fn every_check_exists_and_every_hint_is_in_its_readme() {
         let hints = hints::parse(&readme).unwrap_or_else(|e| panic!("{}: {e}", ex.dir));
         assert!(!ex.checks.is_empty(), "{} has no checks", ex.dir);
         for c in &ex.checks {
-            assert!(
-                checks::find(&c.name).is_some(),
-                "{}: no check {}",
-                ex.dir,
-                c.name
-            );
+            assert!(checks::exists(&c.name), "{}: no check {}", ex.dir, c.name);
             assert!(
                 (1..=hints.len()).contains(&c.hint),
                 "{}: check {} points to hint {}, the README has {}",
@@ -196,8 +191,14 @@ fn every_check_exists_and_every_hint_is_in_its_readme() {
         }
         let page = ex.chapter_page();
         assert!(
-            readme.contains(&format!("../../{}", page.display())),
+            readme.contains(&format!("(../../{})", page.display())),
             "{}: the README does not link {}",
+            ex.dir,
+            page.display()
+        );
+        assert!(
+            root().join(&page).is_file(),
+            "{}: the chapter {} does not exist",
             ex.dir,
             page.display()
         );
@@ -274,4 +275,30 @@ fn every_exercise_in_the_manifest_has_a_test() {
         let n = format!("{:02}", ex.number().unwrap());
         assert!(TESTED.contains(&n.as_str()), "exercise {n} is not tested");
     }
+}
+
+/// The report shown in the book (`docs/src/exercises.md`, the block after
+/// "the grader prints:") is the one the grader prints today, numbers aside.
+#[test]
+fn the_book_shows_the_report_the_grader_prints() {
+    let page = std::fs::read_to_string(root().join("docs/src/exercises.md")).unwrap();
+    let mut lines = page
+        .lines()
+        .skip_while(|l| !l.ends_with("the grader prints:"));
+    assert!(lines.next().is_some(), "no report in docs/src/exercises.md");
+    let block: Vec<&str> = lines
+        .skip_while(|l| !l.starts_with("```"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    let shown = normalise(&(block.join("\n") + "\n"));
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected/04-starter.txt");
+    let want = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        shown,
+        want,
+        "docs/src/exercises.md shows a report that differs from {} (paste a fresh \
+         `cargo run -p grade -- 04` on the starter)",
+        path.display()
+    );
 }

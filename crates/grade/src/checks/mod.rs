@@ -62,6 +62,52 @@ pub fn find(name: &str) -> Option<&'static CheckDef> {
     CHECKS.iter().find(|c| c.name == name)
 }
 
+/// Checks named `conformance:NAME` are the conformance suite's check
+/// `NAME`, run with [`conformance_sizes`].
+pub const CONFORMANCE: &str = "conformance:";
+
+/// Whether `name` is a check the grader can run.
+pub fn exists(name: &str) -> bool {
+    match name.strip_prefix(CONFORMANCE) {
+        Some(check) => conformance::check(check).is_some(),
+        None => find(name).is_some(),
+    }
+}
+
+/// The conformance suite's sizes, cut down so that a check takes a second
+/// or two on a laptop; the seed is fixed, so a grade can be repeated.
+pub fn conformance_sizes() -> conformance::Sizes {
+    conformance::Sizes {
+        integrity_clients: 10,
+        integrity_bytes: 256 << 10,
+        slow_clients: 4,
+        slow_bytes: 8 << 20,
+        slow_pause: Duration::from_secs(1),
+        many: 1000,
+        churn: 500,
+        seed: 1,
+        preset: "grade",
+        ..conformance::Sizes::quick()
+    }
+}
+
+/// Runs the conformance suite's check `name` against `program`.
+pub fn conformance(name: &str, program: &Path, kind: Option<&str>) -> Outcome {
+    use clap::ValueEnum;
+    let check = conformance::check(name)
+        .ok_or_else(|| format!("the conformance suite has no check {name:?}"))?;
+    let kind = kind.ok_or("the manifest gives no `kind` for this exercise")?;
+    let kind = conformance::Kind::from_str(kind, true)
+        .map_err(|_| format!("unknown kind {kind:?} in the manifest"))?;
+    let target = conformance::Target::new(program, kind);
+    let outcome = check.run(&target, &conformance_sizes());
+    match (outcome.passed, outcome.reason) {
+        (true, _) => Ok(outcome.figure),
+        (false, Some(reason)) => Err(format!("{}: {reason}", outcome.figure)),
+        (false, None) => Err(outcome.figure),
+    }
+}
+
 /// What a check needs: the server's program, and a record of every server
 /// it started, so a crash can be reported with the failure.
 pub struct Ctx {
