@@ -721,6 +721,79 @@ pub fn check_links(
     problems
 }
 
+/// The anchor a heading gets, as mdBook and code hosts make it: lower case,
+/// spaces to `-`, and every character but letters, digits, `-` and `_`
+/// dropped.
+pub fn heading_id(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of the headings (`#` to `######`) of `page`, outside code
+/// blocks.
+pub fn heading_ids(page: &str) -> BTreeSet<String> {
+    let code_lines: BTreeSet<usize> = blocks(page)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|b| b.lines.0 - 1..=b.lines.0 + b.lines.1)
+        .collect();
+    page.lines()
+        .enumerate()
+        .filter(|(i, _)| !code_lines.contains(i))
+        .filter_map(|(_, l)| {
+            let hashes = l.chars().take_while(|c| *c == '#').count();
+            (1..=6)
+                .contains(&hashes)
+                .then(|| l[hashes..].strip_prefix(' '))
+                .flatten()
+        })
+        .map(heading_id)
+        .collect()
+}
+
+/// Every link of `page` (at `page_path`) whose `#fragment` names no heading
+/// of its target page; `read` gives a page's text.
+pub fn check_fragments(
+    page: &str,
+    page_path: &Path,
+    read: &dyn Fn(&Path) -> Option<String>,
+) -> Vec<String> {
+    let dir = page_path.parent().unwrap_or(Path::new(""));
+    let mut problems = Vec::new();
+    for (line, target) in links(page) {
+        if target.contains("://") {
+            continue;
+        }
+        let Some((file, fragment)) = target.split_once('#') else {
+            continue;
+        };
+        let text = if file.is_empty() {
+            Some(page.to_string())
+        } else if file.ends_with(".md") {
+            normalise(&dir.join(file)).and_then(|p| read(&p))
+        } else {
+            continue;
+        };
+        // A missing file is reported by `check_links`.
+        if let Some(text) = text
+            && !heading_ids(&text).contains(fragment)
+        {
+            problems.push(format!(
+                "line {line}: `{target}` names no heading of that page"
+            ));
+        }
+    }
+    problems
+}
+
 /// `path` with `.` and `..` resolved lexically.
 fn normalise(path: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
@@ -1075,6 +1148,18 @@ mod tests {
             outside.len() == 1 && outside[0].contains("outside"),
             "{outside:?}"
         );
+    }
+
+    #[test]
+    fn a_link_to_a_missing_heading_fails() {
+        let other = "# Other\n\n## Things to try\n\n### `select`, and more!\n";
+        let read = |p: &Path| (p == Path::new("/src/other.md")).then(|| other.to_string());
+        let page_path = Path::new("/src/ch.md");
+        let ok = "[a](other.md#things-to-try) [b](other.md#select-and-more) [c](#here)\n## Here\n";
+        assert_eq!(check_fragments(ok, page_path, &read), Vec::<String>::new());
+        let bad = check_fragments("[a](other.md#thing-to-try) [b](#nowhere)", page_path, &read);
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(bad[0].contains("names no heading"), "{bad:?}");
     }
 
     #[test]

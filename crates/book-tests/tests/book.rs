@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use book_tests::{
-    Invocation, Runner, bless_page, check_invocation, check_links, check_page, check_sections,
-    headings, invocations, links,
+    Invocation, Runner, bless_page, check_fragments, check_invocation, check_links, check_page,
+    check_sections, headings, invocations, links,
 };
 use test_support::workspace_root;
 
@@ -311,7 +311,11 @@ fn links_and_pictures_resolve_inside_the_book() {
     let src = src_dir();
     let mut problems = BTreeMap::new();
     for page in files(&src, ".md") {
-        let found = check_links(&read(&page), &page, &src, &|p: &Path| p.is_file());
+        let text = read(&page);
+        let mut found = check_links(&text, &page, &src, &|p: &Path| p.is_file());
+        found.extend(check_fragments(&text, &page, &|p: &Path| {
+            std::fs::read_to_string(p).ok()
+        }));
         problems.insert(rel(&page), found);
     }
     fail_on(problems);
