@@ -336,10 +336,10 @@ pub(crate) fn shorten(line: &str, max: usize) -> String {
 /// server without backpressure cannot send; the check is about the server.
 const SLOW_RCVBUF: usize = 64 * 1024;
 
-/// Check 4: `slow_clients` clients each write `slow_bytes` and read nothing
-/// for `slow_pause`; the server must stop reading from them rather than
-/// buffer everything (peak RSS under `rss_limit`), then echo every byte once
-/// they read.
+/// Check 4: `slow_clients` clients each write `slow_bytes`, then end-of-file,
+/// and read nothing for `slow_pause`; the server must stop reading from them
+/// rather than buffer everything (peak RSS under `rss_limit`), then echo
+/// every byte once they read, and close.
 pub(crate) fn slow_reader(target: &Target, sizes: &Sizes) -> CheckResult {
     let mut server = target.start()?;
     let pid = server.pid();
@@ -380,7 +380,9 @@ pub(crate) fn slow_reader(target: &Target, sizes: &Sizes) -> CheckResult {
                             .map_err(|e| e.to_string())?;
                         written.fetch_add(piece.len(), Ordering::Relaxed);
                     }
-                    Ok::<(), String>(())
+                    // End-of-file while the server is still paused: it must
+                    // notice it once it resumes reading.
+                    w.shutdown(Shutdown::Write).map_err(|e| e.to_string())
                 })
             })
             .collect();
@@ -396,8 +398,18 @@ pub(crate) fn slow_reader(target: &Target, sizes: &Sizes) -> CheckResult {
             .map(|c| {
                 let (payload, finished) = (&payload, &finished);
                 s.spawn(move || {
-                    let reply = await_echo(c, payload, deadline);
-                    if reply != Reply::Echoed {
+                    let reply = match await_echo(c, payload, deadline) {
+                        Reply::Echoed => match read_to_eof(c, &[], deadline) {
+                            Ending::Eof(0) => Ok(()),
+                            Ending::Wrong(_) => Err("more bytes than were sent came back".into()),
+                            _ => Err(format!(
+                                "all {len} bytes came back, but no end-of-file: the client's \
+                                 end-of-file, sent while the server was not reading, was missed"
+                            )),
+                        },
+                        other => Err(other.describe(len)),
+                    };
+                    if reply.is_err() {
                         let _ = c.shutdown(Shutdown::Both);
                     }
                     finished.fetch_add(1, Ordering::Relaxed);
@@ -409,12 +421,9 @@ pub(crate) fn slow_reader(target: &Target, sizes: &Sizes) -> CheckResult {
             sample(&mut peak);
             thread::sleep(Duration::from_millis(50));
         }
-        let replies: Vec<Reply> = readers
+        let replies: Vec<Result<(), String>> = readers
             .into_iter()
-            .map(|r| {
-                r.join()
-                    .unwrap_or(Reply::Failed(0, "reader panicked".into()))
-            })
+            .map(|r| r.join().unwrap_or(Err("reader panicked".into())))
             .collect();
         for w in writers {
             let _ = w.join();
@@ -422,22 +431,18 @@ pub(crate) fn slow_reader(target: &Target, sizes: &Sizes) -> CheckResult {
         (during_pause, read_start.elapsed(), replies)
     });
     peak = peak.max(procfs::peak_rss_bytes(pid).unwrap_or(0));
-    let echoed = replies.iter().filter(|r| **r == Reply::Echoed).count();
+    let echoed = replies.iter().filter(|r| r.is_ok()).count();
     let figure = format!(
-        "{what}: peak RSS {} (limit {}), {} taken while nobody read, {echoed} of {n} echoed in {}",
+        "{what}: peak RSS {} (limit {}), {} sent before the clients read, {echoed} of {n} echoed in {}",
         size(peak),
         size(sizes.rss_limit),
         size(during_pause as u64),
         secs(read_time)
     );
-    if let Some((i, r)) = replies
-        .iter()
-        .enumerate()
-        .find(|(_, r)| **r != Reply::Echoed)
-    {
+    if let Some((i, Err(e))) = replies.iter().enumerate().find(|(_, r)| r.is_err()) {
         return Err(with_server_state(
             &mut server,
-            Failure::new(figure, format!("client {}: {}", i + 1, r.describe(len))),
+            Failure::new(figure, format!("client {}: {e}", i + 1)),
         ));
     }
     if peak >= sizes.rss_limit {

@@ -299,7 +299,22 @@ impl Check {
     /// Runs the check against `target` and says what it found.
     pub fn run(&self, target: &Target, sizes: &Sizes) -> Outcome {
         let start = Instant::now();
-        let result = (self.body)(target, sizes);
+        // A panic here is a bug in the check, not in the server; it is
+        // reported as a failure rather than cutting the report short (the
+        // server is killed as its handle is dropped).
+        let result =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.body)(target, sizes)))
+                .unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<String>()
+                        .map(String::as_str)
+                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                        .unwrap_or("a panic");
+                    Err(Failure::new(
+                        "no figure",
+                        format!("the check itself panicked: {what}"),
+                    ))
+                });
         let elapsed = start.elapsed();
         match result {
             Ok(figure) => Outcome {
@@ -444,7 +459,8 @@ impl Summary {
 
 /// Runs the checks named in `only` (every check if it is empty) in the
 /// suite's order, calling `each` as each one finishes. Unknown names are an
-/// error, listing the known ones.
+/// error, listing the known ones. If the server does not start at all, every
+/// check but `bad-arguments` fails at once with the reason.
 pub fn run(
     target: &Target,
     sizes: &Sizes,
@@ -458,12 +474,24 @@ pub fn run(
             known.join(", ")
         ));
     }
+    // A server that does not start fails every check that needs it at once,
+    // rather than each after its own startup timeout.
+    let not_started = target.start().err();
     let mut summary = Summary::default();
     for c in CHECKS
         .iter()
         .filter(|c| only.is_empty() || only.iter().any(|n| n == c.name))
     {
-        let outcome = c.run(target, sizes);
+        let outcome = match &not_started {
+            Some(f) if c.name != "bad-arguments" => Outcome {
+                check: c.name,
+                passed: false,
+                figure: f.figure.clone(),
+                reason: Some(f.reason.clone()),
+                elapsed: Duration::ZERO,
+            },
+            _ => c.run(target, sizes),
+        };
         each(&outcome);
         summary.outcomes.push(outcome);
     }

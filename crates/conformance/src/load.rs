@@ -13,9 +13,10 @@ use crate::{CheckResult, Failure, Kind, Sizes, Target, fd_limit, secs, with_serv
 
 /// `FD_SETSIZE`: the descriptors a `select` server can watch.
 const FD_SETSIZE: usize = 1024;
-/// Descriptors this process keeps for itself beyond the clients (stdio,
-/// pipes to servers, other checks).
-const FD_MARGIN: usize = 200;
+/// Descriptors this process keeps for itself beyond the clients: stdio,
+/// pipes to servers, and other checks that may run at the same time (the
+/// out-of-fds check alone holds 200 clients).
+const FD_MARGIN: usize = 512;
 /// How many of the first connections a `select` server must serve: those
 /// whose descriptors surely fit below `FD_SETSIZE`.
 const SELECT_FIRST_SERVED: usize = 900;

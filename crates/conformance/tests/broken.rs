@@ -111,3 +111,18 @@ fn a_server_that_does_not_start_fails_every_check_with_the_reason() {
     assert!(!o.passed);
     assert!(reason(&o).contains("cannot start"), "{}", o.figure);
 }
+
+#[test]
+fn a_server_that_never_starts_up_fails_fast() {
+    // `true` exits at once without a startup line: every check fails with
+    // that reason, without waiting for a startup timeout ten times.
+    let target = Target::new("true", Kind::Poll);
+    let start = std::time::Instant::now();
+    let summary = conformance::run(&target, &Sizes::quick(), &[], |_| {}).unwrap();
+    assert!(start.elapsed() < std::time::Duration::from_secs(15));
+    assert_eq!(summary.failed(), 10);
+    let o = summary.get("churn").unwrap();
+    assert!(reason(o).contains("printed no startup line"), "{o}");
+    let o = summary.get("bad-arguments").unwrap();
+    assert!(reason(o).starts_with("unknown flag: exit status 0"), "{o}");
+}
