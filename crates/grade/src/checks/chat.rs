@@ -11,8 +11,7 @@ use test_support::procfs;
 
 use super::{CheckDef, Ctx, Outcome};
 use crate::probe::{
-    End, SILENCE, connect, describe_error, expect_silence, judge_echo, mib, read_until,
-    send_in_background, show,
+    End, SILENCE, connect, describe_error, expect_silence, judge_echo, mib, read_until, show,
 };
 
 pub const BROADCAST: CheckDef = CheckDef {
@@ -156,7 +155,18 @@ fn slow_listener(ctx: &Ctx) -> Outcome {
     }
     let payload = Arc::new(payload);
     let start = Instant::now();
-    let sender = send_in_background(a, Arc::clone(&payload), false)?;
+    // Paced at about 30 MB/s: far faster than any chat, and slow enough
+    // that a reader the machine leaves waiting a few dozen milliseconds
+    // does not fall a whole send queue behind.
+    let mut writer = a.try_clone().map_err(|e| e.to_string())?;
+    let to_send = Arc::clone(&payload);
+    let sender = std::thread::spawn(move || -> std::io::Result<()> {
+        for chunk in to_send.chunks(64 * 1024) {
+            writer.write_all(chunk)?;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    });
     let got = read_until(b, Some(TOTAL), SILENCE);
     let took = start.elapsed();
     let _ = a.shutdown(std::net::Shutdown::Both);

@@ -16,7 +16,7 @@ pub const IDLE_CLOSE: CheckDef = CheckDef {
 
 pub const ACTIVE_STAYS: CheckDef = CheckDef {
     name: "active-stays",
-    about: "with --idle-timeout 0.5, a client sending every 0.2 s stays connected for 2 s, and is closed once it stops",
+    about: "with --idle-timeout 0.8, a client sending every 0.2 s stays connected for 2 s, and is closed once it stops",
     run: active_stays,
 };
 
@@ -78,7 +78,7 @@ fn idle_close(ctx: &Ctx) -> Outcome {
 }
 
 fn active_stays(ctx: &Ctx) -> Outcome {
-    let server = ctx.start(&["--quiet", "--idle-timeout", "0.5"])?;
+    let server = ctx.start(&["--quiet", "--idle-timeout", "0.8"])?;
     let client = connect(server.addr())?;
     let start = Instant::now();
     let mut rounds = 0;
@@ -95,7 +95,7 @@ fn active_stays(ctx: &Ctx) -> Outcome {
         rounds += 1;
     }
     let after = closed_after(&client, silent)?;
-    within(after, 0.45, 1.5, "then closed").map(|f| {
+    within(after, 0.75, 2.0, "then closed").map(|f| {
         format!(
             "a client that spoke every 0.2 s stayed connected for {rounds} messages; {f} of silence"
         )
