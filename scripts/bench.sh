@@ -29,12 +29,12 @@ bin=target/release
 case "$mode" in
     full)
         results=bench-results page=docs/src/benchmarks.md img=docs/src/img
-        "$bin/bench-suite" --out "$results" --command "scripts/bench.sh $*" "$@"
+        "$bin/bench-suite" --out "$results" --command "scripts/bench.sh${*:+ $*}" "$@"
         ;;
     quick)
         results=target/bench-quick/results page=target/bench-quick/benchmarks.md img=target/bench-quick/img
         rm -rf target/bench-quick
-        "$bin/bench-suite" --quick --out "$results" --command "scripts/bench.sh --quick $*" "$@"
+        "$bin/bench-suite" --quick --out "$results" --command "scripts/bench.sh --quick${*:+ $*}" "$@"
         ;;
     render)
         results=bench-results page=docs/src/benchmarks.md img=docs/src/img

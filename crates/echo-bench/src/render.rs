@@ -258,7 +258,7 @@ fn machine_section(results: &Results) -> String {
         m.date,
         p.mode,
         m.wall_s,
-        m.command,
+        m.command.trim(),
         loadavg3(&m.loadavg_start),
         loadavg3(&m.loadavg_end),
         p.rounds,
@@ -635,6 +635,11 @@ fn throughput_section(
     Ok(())
 }
 
+/// Two decimals, and never `-0.00` for a count that is zero within noise.
+fn fixed2(x: f64) -> String {
+    format!("{:.2}", x.max(0.0))
+}
+
 fn size_name(size: usize) -> String {
     if size >= 1024 && size.is_multiple_of(1024) {
         format!("{} KiB", size / 1024)
@@ -862,18 +867,17 @@ fn syscall_section(
                 "**{}**: epoll-edge makes {} system calls per round trip at C = 64 (min–max {}–{}); \
                  the target is at most 2.2{}. Of these, {} are reads, {} are waits and {} are `epoll_ctl`.",
                 if met { "Met" } else { "Missed" },
-                sig(s.median, 3),
-                sig(s.min, 3),
-                sig(s.max, 3),
+                fixed2(s.median),
+                fixed2(s.min),
+                fixed2(s.max),
                 if met {
                     String::new()
                 } else {
-                    format!(", missed by {}", sig(s.median - 2.2, 2))
+                    format!(", missed by {}", fixed2(s.median - 2.2))
                 },
-                wait.zip(reads)
-                    .map_or("–".into(), |(_, r)| sig(r.median, 3)),
-                wait.map_or("–".into(), |w| sig(w.median, 3)),
-                ctl.map_or("–".into(), |c| sig(c.median, 3)),
+                reads.map_or("–".into(), |r| fixed2(r.median)),
+                wait.map_or("–".into(), |w| fixed2(w.median)),
+                ctl.map_or("–".into(), |c| fixed2(c.median)),
             )
         }
         None => "**Not measured** at C = 64.".into(),
