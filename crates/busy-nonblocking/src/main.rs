@@ -83,11 +83,11 @@ fn accept_all(
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
-                // Urgent data stays in the stream, to be echoed like any
-                // other byte; reads and writes must not block the loop.
+                // Reads and writes must not block the loop; echoes go out at
+                // once (no Nagle delay); urgent data stays in the stream.
                 let setup = stream
                     .set_nonblocking(true)
-                    .and_then(|()| socket2::SockRef::from(&stream).set_out_of_band_inline(true));
+                    .and_then(|()| echo_common::tune_connection(&stream));
                 if let Err(e) = setup {
                     log.dropping(peer, &e);
                     continue;

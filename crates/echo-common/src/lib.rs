@@ -12,6 +12,6 @@ pub mod show;
 
 pub use cli::{ServerArgs, exit_with_error, parse_args};
 pub use log::Log;
-pub use net::{SpareFd, listen, raise_fd_limit, resolve};
+pub use net::{SpareFd, listen, raise_fd_limit, resolve, tune_connection};
 pub use queue::{MessageQueue, PENDING_LIMIT, READ_SIZE};
 pub use show::{Payload, PyAddr};

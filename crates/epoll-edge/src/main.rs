@@ -179,13 +179,14 @@ impl Server {
             interest: 0,
         };
         client.interest = interest(self.edge, &client);
-        // Urgent data stays in the stream, to be echoed like any other byte.
+        // Echoes go out at once (no Nagle delay), and urgent data stays in the
+        // stream, to be echoed like any other byte.
         // Registering checks readiness at once, so data that came with the
         // handshake is reported by the next wait, edge or no edge.
         let setup = client
             .stream
             .set_nonblocking(true)
-            .and_then(|()| socket2::SockRef::from(&client.stream).set_out_of_band_inline(true))
+            .and_then(|()| echo_common::tune_connection(&client.stream))
             .and_then(|()| self.epoll.register(&client.stream, client.interest));
         if let Err(e) = setup {
             self.log.dropping(peer, &e);

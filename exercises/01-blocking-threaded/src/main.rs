@@ -132,8 +132,9 @@ fn shed_or_wait(listener: &TcpListener, spare: &mut SpareFd, log: Log) {
 /// thread holds no queue: it does not read more until its last read is sent,
 /// and a client that does not read its echo just stalls its own thread.
 fn serve(mut stream: TcpStream, peer: SocketAddr, log: Log) {
-    // Urgent data stays in the stream, to be echoed like any other byte.
-    if let Err(e) = socket2::SockRef::from(&stream).set_out_of_band_inline(true) {
+    // Echoes go out at once (no Nagle delay), and urgent data stays in the
+    // stream, to be echoed like any other byte.
+    if let Err(e) = echo_common::tune_connection(&stream) {
         log.dropping(peer, &e);
         return;
     }

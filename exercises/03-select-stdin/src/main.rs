@@ -216,10 +216,11 @@ impl Server {
             self.log.refusing(Some(peer), FdTooLarge(fd));
             return;
         }
-        // Urgent data stays in the stream, to be echoed like any other byte.
+        // Echoes go out at once (no Nagle delay), and urgent data stays in the
+        // stream, to be echoed like any other byte.
         let setup = stream
             .set_nonblocking(true)
-            .and_then(|()| socket2::SockRef::from(&stream).set_out_of_band_inline(true));
+            .and_then(|()| echo_common::tune_connection(&stream));
         if let Err(e) = setup {
             self.log.dropping(peer, &e);
             return;

@@ -130,10 +130,11 @@ impl Server {
     }
 
     fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
-        // Urgent data stays in the stream, to be echoed like any other byte.
+        // Echoes go out at once (no Nagle delay), and urgent data stays in the
+        // stream, to be echoed like any other byte.
         let setup = stream
             .set_nonblocking(true)
-            .and_then(|()| socket2::SockRef::from(&stream).set_out_of_band_inline(true))
+            .and_then(|()| echo_common::tune_connection(&stream))
             // TODO: register for READ_ONLY, and ask for POLLOUT only while
             // there is output to send (see handle_readable, handle_writable).
             .and_then(|()| self.poller.register(&stream, READ_WRITE));

@@ -125,8 +125,11 @@ impl Server {
     }
 
     fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
+        // Echoes go out at once (no Nagle delay), and urgent data stays in the
+        // stream, to be echoed like any other byte.
         let setup = stream
             .set_nonblocking(true)
+            .and_then(|()| echo_common::tune_connection(&stream))
             .and_then(|()| self.epoll.register(&stream, IN | RDHUP | ET));
         if let Err(e) = setup {
             self.log.dropping(peer, &e);

@@ -88,6 +88,8 @@ fn main() {
                 loop {
                     match listener.accept() {
                         Ok((mut stream, peer)) => {
+                            // As the chapters do: no Nagle delay on echoes.
+                            let _ = stream.set_nodelay(true);
                             let token = Token(next_token);
                             next_token += 1;
                             let interest = Interest::READABLE | Interest::WRITABLE;

@@ -67,6 +67,8 @@ async fn accept_loop(
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                // As the chapters do: no Nagle delay on echoes.
+                let _ = stream.set_nodelay(true);
                 log.new_connection(peer);
                 tokio::spawn(echo(stream, peer, log));
             }

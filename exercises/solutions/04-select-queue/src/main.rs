@@ -139,7 +139,12 @@ impl Server {
             self.log.refusing(Some(peer), FdTooLarge(fd));
             return;
         }
-        if let Err(e) = stream.set_nonblocking(true) {
+        // Echoes go out at once (no Nagle delay), and urgent data stays in the
+        // stream, to be echoed like any other byte.
+        let setup = stream
+            .set_nonblocking(true)
+            .and_then(|()| echo_common::tune_connection(&stream));
+        if let Err(e) = setup {
             self.log.dropping(peer, &e);
             return;
         }
