@@ -1,11 +1,10 @@
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
-use predicates::prelude::*;
 use test_support::checks::{
-    binary_payload, check_echo, check_half_close, check_multiclient_transcripts,
+    binary_payload, check_command_line, check_echo, check_half_close, check_multiclient_transcripts,
 };
 use test_support::server::ServerCommand;
 use test_support::{ServerProcess, procfs};
@@ -104,127 +103,10 @@ fn with_stdin_at_end_of_file_it_keeps_serving_without_spinning() {
 }
 
 #[test]
-fn a_client_that_does_not_read_is_paused_then_resumed() {
-    let server = ServerProcess::start(BIN, &[]);
-    let mut client = TcpStream::connect(server.addr()).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let payload = binary_payload(8 << 20, 4);
-    let mut writer = client.try_clone().unwrap();
-    let to_send = payload.clone();
-    let sender = std::thread::spawn(move || writer.write_all(&to_send));
-    assert!(
-        server
-            .wait_for_line(
-                |l| l.starts_with("pausing reads from "),
-                Duration::from_secs(20)
-            )
-            .is_some(),
-        "no pause logged"
-    );
-    let mut echoed = vec![0; payload.len()];
-    client.read_exact(&mut echoed).unwrap();
-    sender.join().unwrap().unwrap();
-    assert!(echoed == payload, "the echo differs from what was sent");
-    assert!(
-        server
-            .lines()
-            .iter()
-            .any(|l| l.starts_with("resuming reads from "))
-    );
+fn the_command_line_contract_holds() {
+    check_command_line(Path::new(BIN), &[]).unwrap();
 }
 
-#[test]
-fn connections_beyond_fd_setsize_are_refused_and_the_rest_served() {
-    let limit = echo_common::raise_fd_limit().unwrap_or(0);
-    if limit < 1300 {
-        eprintln!("skipping: RLIMIT_NOFILE is {limit}, this test needs 1300");
-        return;
-    }
-    let server = ServerProcess::start(BIN, &["--quiet"]);
-    let mut clients = Vec::new();
-    for _ in 0..1100 {
-        clients.push(TcpStream::connect(server.addr()).unwrap());
-    }
-    assert!(
-        server
-            .wait_for_line(
-                |l| l.contains("is beyond select's limit (FD_SETSIZE = 1024)"),
-                Duration::from_secs(10)
-            )
-            .is_some(),
-        "no refusal logged: {:?}",
-        server.lines()
-    );
-    for c in clients.iter_mut().take(10) {
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        c.write_all(b"ping").unwrap();
-        let mut buf = [0; 4];
-        c.read_exact(&mut buf).unwrap();
-        assert_eq!(&buf, b"ping");
-    }
-    let last = clients.last_mut().unwrap();
-    last.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut buf = [0; 1];
-    assert!(matches!(last.read(&mut buf), Ok(0) | Err(_)));
-    // Once the server has seen the others close, a newcomer gets a low
-    // descriptor again and is served.
-    drop(clients);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while let Err(e) = check_echo(server.addr(), b"still here") {
-        assert!(Instant::now() < deadline, "{e}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-#[test]
-fn bad_arguments_give_one_error_line() {
-    for args in [&["--port", "99999"][..], &["--port", "abc"], &["--bogus"]] {
-        Command::new(BIN)
-            .args(args)
-            .timeout(Duration::from_secs(10))
-            .assert()
-            .code(2)
-            .stderr(
-                predicate::str::starts_with("error: ").and(predicate::str::contains('\n').count(1)),
-            );
-    }
-}
-
-#[test]
-fn a_port_in_use_is_a_clear_error() {
-    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port().to_string();
-    Command::new(BIN)
-        .args(["--host", "127.0.0.1", "--port", &port])
-        .timeout(Duration::from_secs(10))
-        .assert()
-        .code(1)
-        .stderr(
-            predicate::str::contains("Address already in use")
-                .and(predicate::str::contains('\n').count(1)),
-        );
-}
-
-#[test]
-fn an_unresolvable_host_is_a_clear_error() {
-    Command::new(BIN)
-        .args(["--host", "no-such-host.invalid", "--port", "0"])
-        .timeout(Duration::from_secs(30))
-        .assert()
-        .code(1)
-        .stderr(predicate::str::starts_with(
-            "error: cannot resolve host 'no-such-host.invalid'",
-        ));
-}
-
-#[test]
-fn help_lists_the_contract_flags() {
-    Command::new(BIN).arg("--help").assert().success().stdout(
-        predicate::str::contains("--host")
-            .and(predicate::str::contains("--port"))
-            .and(predicate::str::contains("--quiet")),
-    );
-}
+// The robustness checks every server must pass (reset, slow readers, many
+// connections, churn, stop/continue, out of descriptors, idle cost) run
+// against this chapter in `crates/conformance/tests/chapters.rs`.

@@ -3,7 +3,8 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::server::{ServerProcess, workspace_root};
@@ -178,6 +179,111 @@ fn compare(echoed: &[u8], sent: &[u8]) -> Result<(), String> {
     }
 }
 
+/// Runs `program` with `args` and returns its exit code and stderr, or an
+/// error if it has not exited within `timeout`.
+fn run_to_exit(
+    program: &Path,
+    args: &[&str],
+    timeout: Duration,
+) -> Result<(Option<i32>, String), String> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                let mut err = String::new();
+                if let Some(mut stderr) = child.stderr.take() {
+                    let _ = stderr.read_to_string(&mut err);
+                }
+                return Ok((status.code(), err));
+            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{} {args:?} did not exit within {timeout:?}",
+                    program.display()
+                ));
+            }
+        }
+    }
+}
+
+/// The command-line half of the server contract: a bad argument, a port in
+/// use and a host that does not resolve each give one `error:` line and a
+/// non-zero exit (2 for usage mistakes, 1 for the others), and `--help`
+/// lists `--host`, `--port` and `--quiet`. `args` are extra flags (a mode
+/// such as `--level`) given in every case.
+pub fn check_command_line(program: &Path, args: &[&str]) -> Result<(), String> {
+    let timeout = Duration::from_secs(30);
+    let one_error_line = |what: &str, code: Option<i32>, want: i32, err: &str, needle: &str| {
+        let lines: Vec<&str> = err.lines().collect();
+        if code != Some(want)
+            || lines.len() != 1
+            || !lines[0].starts_with("error: ")
+            || !err.contains(needle)
+        {
+            Err(format!(
+                "{what}: expected exit {want} and one `error:` line containing {needle:?}, got exit {code:?} and {err:?}"
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    for bad in [&["--port", "99999"][..], &["--port", "abc"], &["--bogus"]] {
+        let all: Vec<&str> = args.iter().chain(bad).copied().collect();
+        let (code, err) = run_to_exit(program, &all, timeout)?;
+        one_error_line(&format!("{bad:?}"), code, 2, &err, "error: ")?;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let port = taken
+        .local_addr()
+        .map_err(|e| e.to_string())?
+        .port()
+        .to_string();
+    let all: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--host", "127.0.0.1", "--port", &port])
+        .collect();
+    let (code, err) = run_to_exit(program, &all, timeout)?;
+    one_error_line("a port in use", code, 1, &err, "Address already in use")?;
+    let host = "no-such-host.invalid";
+    let all: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--host", host, "--port", "0"])
+        .collect();
+    let (code, err) = run_to_exit(program, &all, timeout)?;
+    one_error_line(
+        "an unresolvable host",
+        code,
+        1,
+        &err,
+        "cannot resolve host 'no-such-host.invalid'",
+    )?;
+
+    let out = Command::new(program)
+        .args(args)
+        .arg("--help")
+        .output()
+        .map_err(|e| e.to_string())?;
+    let help = String::from_utf8_lossy(&out.stdout);
+    for flag in ["--host", "--port", "--quiet"] {
+        if !out.status.success() || !help.contains(flag) {
+            return Err(format!("--help does not list {flag}: {help}"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,6 +297,13 @@ mod tests {
         }
         assert!(seen.iter().all(|s| *s));
         assert!(std::str::from_utf8(&p).is_err());
+    }
+
+    #[test]
+    fn the_command_line_check_fails_on_a_program_that_ignores_its_arguments() {
+        // `true` exits 0 whatever it is given: no error line, no help.
+        let err = check_command_line(Path::new("/bin/true"), &[]).unwrap_err();
+        assert!(err.contains("expected exit 2"), "{err}");
     }
 
     #[test]
