@@ -3,11 +3,11 @@
 //! [`server`] starts a server on a free port and kills it when dropped,
 //! [`transcript`] turns logs into per-connection event sequences,
 //! [`procfs`] reads a process's CPU time, memory and descriptors,
-//! [`many`] holds many connections open at once.
+//! [`checks`] are the checks every chapter's tests run (transcripts, echo,
+//! half-close, the command-line contract).
 #![forbid(unsafe_code)]
 
 pub mod checks;
-pub mod many;
 pub mod procfs;
 pub mod server;
 pub mod transcript;
