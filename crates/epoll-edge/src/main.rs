@@ -18,8 +18,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-mod epoll;
-
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -32,7 +30,7 @@ use echo_common::{
     Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
     raise_fd_limit,
 };
-use epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, RDHUP};
+use epoll_edge::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, RDHUP};
 
 /// How many reads one connection gets per turn before the others get theirs.
 const READS_PER_TURN: usize = 16;

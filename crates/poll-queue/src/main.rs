@@ -13,8 +13,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-mod poller;
-
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -27,7 +25,7 @@ use echo_common::{
     Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
     raise_fd_limit,
 };
-use poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
+use poll_queue::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
 
 /// How long one `poll` may wait, in the Python original's milliseconds.
 const TIMEOUT: Duration = Duration::from_millis(1000);

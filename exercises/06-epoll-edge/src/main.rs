@@ -22,7 +22,7 @@ use echo_common::{
     Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
     raise_fd_limit,
 };
-use ex06_epoll_edge::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, RDHUP};
+use epoll_edge::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, RDHUP};
 
 /// An echo server that multiplexes its clients with edge-triggered epoll.
 #[derive(Parser)]

@@ -19,7 +19,7 @@ use echo_common::{
     Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
     raise_fd_limit,
 };
-use ex07_epoll_chat_solution::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, RDHUP};
+use epoll_edge::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, RDHUP};
 
 /// A client with more than this waiting to be sent to it is not keeping up:
 /// it is disconnected rather than allowed to hold up the others or grow the

@@ -20,7 +20,7 @@ use echo_common::{
     Log, MessageQueue, PyAddr, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
     raise_fd_limit,
 };
-use ex08_idle_timeouts_solution::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
+use poll_queue::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
 
 /// How long one `poll` waits when no deadline is nearer.
 const TIMEOUT: Duration = Duration::from_millis(1000);
