@@ -16,12 +16,12 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Instant;
 
 use clap::Parser;
-use echo_common::net::{is_out_of_fds, is_transient_accept_error};
 use echo_common::{
-    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
-    raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
+    exit_with_error, listen, parse_args, raise_fd_limit,
 };
 
 /// An echo server that polls non-blocking sockets in a busy loop.
@@ -57,13 +57,21 @@ fn main() {
     log.starting_up(&args.server.host, port);
 
     let mut spare = SpareFd::new().unwrap_or_else(|e| exit_with_error(e));
+    // While accepting is paused after an error, when it resumes.
+    let mut accept_paused_until: Option<Instant> = None;
     let mut connections: Vec<Connection> = Vec::new();
     // ANCHOR_END: setup
 
     // ANCHOR: loop
     loop {
         // Try to accept: maybe someone is waiting, maybe not.
-        accept_all(&listener, &mut spare, &mut connections, log);
+        accept_all(
+            &listener,
+            &mut spare,
+            &mut accept_paused_until,
+            &mut connections,
+            log,
+        );
         // Try every connection; drop the ones that are finished.
         connections.retain_mut(|c| c.try_io(log));
         // And straight back to the top: no sleep, no wait. With no client
@@ -73,13 +81,19 @@ fn main() {
 }
 
 // ANCHOR: accept
-/// Accepts every client that is waiting, and returns when none is.
+/// Accepts every client that is waiting, and returns when none is (at once
+/// while accepting is paused).
 fn accept_all(
     listener: &TcpListener,
     spare: &mut SpareFd,
+    accept_paused_until: &mut Option<Instant>,
     connections: &mut Vec<Connection>,
     log: Log,
 ) {
+    if accept_paused_until.is_some_and(|until| Instant::now() < until) {
+        return;
+    }
+    *accept_paused_until = None;
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
@@ -102,18 +116,26 @@ fn accept_all(
             }
             // Nobody is waiting: on to the connections.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if is_transient_accept_error(&e) => {}
-            Err(e) if is_out_of_fds(&e) => {
-                // At the limit, accept fails whether or not a client waits.
-                // If one does, take it with the spare descriptor and close
-                // it, so it is told rather than left hanging.
-                if let Some(peer) = spare.shed(listener) {
-                    log.refusing(Some(peer), "out of file descriptors");
-                }
-                return;
-            }
             Err(e) => {
+                match accept_action(&e) {
+                    AcceptAction::Retry => continue,
+                    AcceptAction::ShedOne => {
+                        // At the limit, accept fails whether or not a client
+                        // waits. If one does, take it with the spare
+                        // descriptor and close it, so it is told rather than
+                        // left hanging.
+                        if let Some(peer) = spare.shed(listener) {
+                            log.refusing(Some(peer), "out of file descriptors");
+                            return;
+                        }
+                        // Nobody is waiting, or there is no spare: pause.
+                    }
+                    AcceptAction::Pause => {}
+                }
+                // Trying again on every pass would fail the same way, and
+                // flood the log: skip accepting for a moment.
                 log.accept_failed(&e);
+                *accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
                 return;
             }
         }
@@ -143,7 +165,7 @@ impl Connection {
                 }
                 Ok(n) => {
                     log.received(self.peer, &data[..n]);
-                    self.queue.push(data[..n].to_vec());
+                    self.queue.push(&data[..n]);
                     if self.queue.is_full() {
                         log.pausing(self.peer, self.queue.pending());
                     }
@@ -202,4 +224,38 @@ fn would_block(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_accept_error_that_would_repeat_pauses_accepting() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        // Shut down for reading, a listener stops listening: accept fails
+        // with EINVAL, again and again.
+        socket2::SockRef::from(&listener)
+            .shutdown(std::net::Shutdown::Read)
+            .unwrap();
+        let mut spare = SpareFd::new().unwrap();
+        let mut paused = None;
+        let mut connections = Vec::new();
+        let log = Log::new(true);
+        let mut accept = |paused: &mut Option<Instant>| {
+            accept_all(&listener, &mut spare, paused, &mut connections, log);
+        };
+        let before = Instant::now();
+        accept(&mut paused);
+        let until = paused.expect("accepting did not pause");
+        assert!(until >= before + ACCEPT_PAUSE);
+        // Within the pause, accept is not tried, so the pause does not move.
+        accept(&mut paused);
+        assert_eq!(paused, Some(until));
+        // After it, accept is tried again, and fails again.
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        accept(&mut paused);
+        assert!(paused.is_some_and(|again| again > until));
+    }
 }

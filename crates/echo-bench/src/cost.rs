@@ -89,11 +89,11 @@ impl Watched {
         let fds: Vec<RawFd> = sockets.iter().map(|s| s.as_raw_fd()).collect();
         let epoll = epoll_create1().map_err(|e| format!("epoll_create1: {e}"))?;
         let start = Instant::now();
-        for (i, &fd) in fds.iter().enumerate() {
+        for (i, socket) in sockets.iter().enumerate() {
             epoll_ctl(
                 epoll.as_fd(),
                 libc::EPOLL_CTL_ADD,
-                fd,
+                socket.as_fd(),
                 libc::EPOLLIN as u32,
                 i as u64,
             )

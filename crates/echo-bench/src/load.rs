@@ -9,7 +9,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use echo_sys::epoll::{EMPTY_EVENT, epoll_create1, epoll_ctl, epoll_wait};
@@ -175,7 +175,7 @@ pub fn run(config: &Config) -> Result<Report, String> {
         epoll_ctl(
             epoll.as_fd(),
             libc::EPOLL_CTL_ADD,
-            stream.as_raw_fd(),
+            stream.as_fd(),
             libc::EPOLLIN as u32,
             i as u64,
         )
@@ -397,7 +397,7 @@ fn send(
         epoll_ctl(
             epoll,
             libc::EPOLL_CTL_MOD,
-            conn.stream.as_raw_fd(),
+            conn.stream.as_fd(),
             interest,
             i as u64,
         )

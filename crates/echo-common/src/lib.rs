@@ -1,6 +1,7 @@
 //! What every chapter shares, so that a chapter's `main.rs` holds only its lesson:
 //! the command line ([`cli`]), the listening socket ([`net`]), the log lines
-//! ([`log`]) and the per-connection output queue ([`queue`]).
+//! ([`log`]), the per-connection output queue ([`queue`]) and a wait's time
+//! limit in milliseconds ([`timeout`]).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -9,9 +10,14 @@ pub mod log;
 pub mod net;
 pub mod queue;
 pub mod show;
+pub mod timeout;
 
 pub use cli::{ServerArgs, exit_with_error, parse_args};
 pub use log::Log;
-pub use net::{SpareFd, listen, raise_fd_limit, resolve, tune_connection};
+pub use net::{
+    ACCEPT_PAUSE, AcceptAction, SpareFd, accept_action, listen, raise_fd_limit, resolve,
+    tune_connection,
+};
 pub use queue::{MessageQueue, PENDING_LIMIT, READ_SIZE};
 pub use show::{Payload, PyAddr};
+pub use timeout::timeout_ms;

@@ -130,6 +130,11 @@ impl Log {
 }
 
 fn write_line(args: Arguments<'_>) {
-    // A closed or full stderr must not take the server down.
+    // One synchronous write, as Python's print is. If stderr is a pipe that
+    // its reader has closed, the write fails with EPIPE (Rust's runtime
+    // ignores SIGPIPE) and the error is ignored: the server goes on,
+    // unlogged. If it is a pipe nobody empties, the write blocks once the
+    // pipe is full, and the whole loop with it; `--quiet` leaves only the
+    // rare lines.
     let _ = writeln!(std::io::stderr().lock(), "{args}");
 }

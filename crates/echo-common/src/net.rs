@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::time::Duration;
 
 use socket2::{Domain, Socket, Type};
 
@@ -70,20 +71,69 @@ pub fn raise_fd_limit() -> io::Result<u64> {
     Ok(echo_sys::nofile_limit()?.0)
 }
 
-/// Whether an `accept` error means the process (or system) is out of descriptors.
+/// How long a server stops accepting after [`AcceptAction::Pause`]: long
+/// enough that a failure which would repeat costs ten tries a second, not a
+/// spinning core; short enough that clients waiting in the backlog hardly
+/// notice.
+pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// What a server does after `accept` fails (not for WouldBlock, which ends an accept loop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptAction {
+    /// The error concerned one connection (or a signal): accept again at once.
+    Retry,
+    /// Out of descriptors (EMFILE/ENFILE): shed the waiting client with the spare descriptor.
+    ShedOne,
+    /// Out of memory or unexpected: stop accepting for ACCEPT_PAUSE, then try again.
+    Pause,
+}
+
+/// Sorts an `accept` error into what to do about it.
+///
+/// Linux hands errors already pending on the new connection to `accept`
+/// itself, and accept(2) says to treat the network ones like `EAGAIN` and
+/// accept again: for TCP, `ENETDOWN`, `EPROTO`, `ENOPROTOOPT`, `EHOSTDOWN`,
+/// `ENONET`, `EHOSTUNREACH`, `EOPNOTSUPP` and `ENETUNREACH`. So do
+/// `ECONNABORTED` (a connection aborted before it was taken; some systems
+/// say `ECONNRESET`) and `EINTR`. Anything else, `ENOBUFS` and `ENOMEM`
+/// included, would most likely fail again at once. Pausing, then accepting
+/// again, keeps a level-triggered loop from spinning on a listener that
+/// stays readable, and brings an edge-triggered one back for the clients
+/// behind an edge that will not be reported again. `WouldBlock` is no error
+/// here; given one, this says `Pause`, the choice that cannot spin.
+pub fn accept_action(err: &io::Error) -> AcceptAction {
+    match err.raw_os_error() {
+        Some(
+            libc::ENETDOWN
+            | libc::EPROTO
+            | libc::ENOPROTOOPT
+            | libc::EHOSTDOWN
+            | libc::EHOSTUNREACH
+            | libc::EOPNOTSUPP
+            | libc::ENETUNREACH
+            | libc::ECONNABORTED
+            | libc::ECONNRESET
+            | libc::EINTR,
+        ) => AcceptAction::Retry,
+        // Linux's own errno ("machine is not on the network").
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        Some(libc::ENONET) => AcceptAction::Retry,
+        Some(libc::EMFILE | libc::ENFILE) => AcceptAction::ShedOne,
+        _ => AcceptAction::Pause,
+    }
+}
+
+/// Whether an `accept` error means the process (or system) is out of
+/// descriptors: [`accept_action`] says [`AcceptAction::ShedOne`].
 pub fn is_out_of_fds(err: &io::Error) -> bool {
-    matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+    accept_action(err) == AcceptAction::ShedOne
 }
 
 /// Whether an `accept` error concerns only the connection being accepted
-/// (it was reset or aborted before we took it), so the server just goes on.
+/// (or a signal), so the server just goes on: [`accept_action`] says
+/// [`AcceptAction::Retry`].
 pub fn is_transient_accept_error(err: &io::Error) -> bool {
-    matches!(
-        err.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    ) || matches!(err.raw_os_error(), Some(libc::EPROTO))
+    accept_action(err) == AcceptAction::Retry
 }
 
 /// One descriptor kept in reserve for when the process runs out.
@@ -143,5 +193,47 @@ mod tests {
     fn out_of_fds_is_recognised() {
         assert!(is_out_of_fds(&io::Error::from_raw_os_error(24)));
         assert!(!is_out_of_fds(&io::Error::from_raw_os_error(104)));
+    }
+
+    #[test]
+    fn accept_errors_are_sorted_by_what_retrying_would_do() {
+        let action = |errno| accept_action(&io::Error::from_raw_os_error(errno));
+        // Errors of the connection being accepted (accept(2), "Error
+        // handling"), a client that gave up, and a signal.
+        for errno in [
+            libc::ENETDOWN,
+            libc::EPROTO,
+            libc::ENOPROTOOPT,
+            libc::EHOSTDOWN,
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            libc::ENONET,
+            libc::EHOSTUNREACH,
+            libc::EOPNOTSUPP,
+            libc::ENETUNREACH,
+            libc::ECONNABORTED,
+            libc::ECONNRESET,
+            libc::EINTR,
+        ] {
+            assert_eq!(action(errno), AcceptAction::Retry, "errno {errno}");
+            assert!(is_transient_accept_error(&io::Error::from_raw_os_error(
+                errno
+            )));
+        }
+        for errno in [libc::EMFILE, libc::ENFILE] {
+            assert_eq!(action(errno), AcceptAction::ShedOne, "errno {errno}");
+        }
+        // Out of memory, and errors that say nothing about one connection.
+        for errno in [libc::ENOBUFS, libc::ENOMEM, libc::EINVAL, libc::EPERM] {
+            assert_eq!(action(errno), AcceptAction::Pause, "errno {errno}");
+            assert!(!is_transient_accept_error(&io::Error::from_raw_os_error(
+                errno
+            )));
+        }
+        // No errno at all, and one no system uses.
+        assert_eq!(
+            accept_action(&io::Error::other("not from the kernel")),
+            AcceptAction::Pause
+        );
+        assert_eq!(action(100_000), AcceptAction::Pause);
     }
 }

@@ -44,19 +44,21 @@ impl std::error::Error for FdTooLarge {}
 
 /// A bit set of descriptors for `select`, checked against `FD_SETSIZE`.
 ///
-/// `FD_SET` with a descriptor `>= FD_SETSIZE` writes past the end of the
-/// set; [`FdSet::insert`] refuses it instead, so the caller can refuse the
-/// connection rather than corrupt its stack.
+/// An `fd_set` has room for descriptors below `FD_SETSIZE` only. The `libc`
+/// crate's `FD_SET` checks the bound and panics, which would take the whole
+/// server down for one connection too many (C's `FD_SET` writes past the end
+/// of the set instead, which glibc's `_FORTIFY_SOURCE` check turns into an
+/// abort). [`FdSet::insert`] returns an error instead, so the caller refuses
+/// that one client and serves the others.
 #[derive(Clone, Copy)]
 pub struct FdSet(libc::fd_set);
 
 impl FdSet {
+    /// An empty set.
     pub fn new() -> Self {
-        let mut set = std::mem::MaybeUninit::<libc::fd_set>::uninit();
-        // SAFETY: FD_ZERO initialises every bit of the set it is given.
-        unsafe { libc::FD_ZERO(set.as_mut_ptr()) };
-        // SAFETY: FD_ZERO above initialised the whole struct.
-        FdSet(unsafe { set.assume_init() })
+        // SAFETY: fd_set is a plain array of integers, and all bits zero is
+        // the empty set (what FD_ZERO writes).
+        FdSet(unsafe { std::mem::MaybeUninit::<libc::fd_set>::zeroed().assume_init() })
     }
 
     /// Whether `fd` can be stored in an `fd_set` at all.
@@ -152,10 +154,20 @@ pub fn clock_ticks_per_second() -> u64 {
 }
 
 /// `kill(2)`: sends signal `sig` (`libc::SIGSTOP`...) to process `pid`.
+///
+/// Only one process: pid 0 (which would signal the caller's whole process
+/// group) and pids beyond `pid_t` (which would wrap to negative numbers,
+/// process groups, or -1, every process the user may signal) are refused
+/// with `InvalidInput`.
 pub fn kill(pid: u32, sig: libc::c_int) -> io::Result<()> {
-    let pid =
-        libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: no pointers; a wrong pid only makes the call fail.
+    let pid = libc::pid_t::try_from(pid)
+        .ok()
+        .filter(|&pid| pid > 0)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: no pointers, so no memory is at stake. A wrong pid is still
+    // harm of another kind: a stale positive pid signals whatever process now
+    // has it, 0 the caller's process group, -1 everything the user may
+    // signal; the check above leaves only the first.
     cvt(unsafe { libc::kill(pid, sig) })?;
     Ok(())
 }
@@ -200,6 +212,18 @@ mod tests {
         assert_eq!(set.insert(too_big), Err(FdTooLarge(too_big)));
         assert_eq!(set.insert(-1), Err(FdTooLarge(-1)));
         assert!(!set.contains(too_big));
+        let empty = FdSet::new();
+        assert!((0..FD_SETSIZE as RawFd).all(|fd| !empty.contains(fd)));
+    }
+
+    #[test]
+    fn kill_refuses_pids_that_are_not_one_process() {
+        for pid in [0, u32::MAX, i32::MAX as u32 + 1] {
+            let err = kill(pid, 0).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "pid {pid}");
+        }
+        // Signal 0 checks that the process exists without signalling it.
+        kill(std::process::id(), 0).unwrap();
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //! [`Epoll::new`] fails with a message that says so.
 
 use std::io;
-#[cfg(target_os = "linux")]
-use std::os::fd::AsRawFd;
 use std::os::fd::{AsFd, RawFd};
+#[cfg(target_os = "linux")]
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 // ANCHOR: flags
@@ -23,14 +23,18 @@ mod flags {
     pub const IN: Events = libc::EPOLLIN as Events;
     /// A write would not block.
     pub const OUT: Events = libc::EPOLLOUT as Events;
+    /// Urgent data (TCP's `MSG_OOB`) is pending. With `SO_OOBINLINE` the
+    /// urgent byte stays in the stream, but a read still stops at it.
+    pub const PRI: Events = libc::EPOLLPRI as Events;
     /// The peer shut down its writing side: after the data, end-of-file.
     pub const RDHUP: Events = libc::EPOLLRDHUP as Events;
     /// Both directions are shut down; reported whether asked for or not.
     pub const HUP: Events = libc::EPOLLHUP as Events;
     /// An error is pending on the socket; reported whether asked for or not.
     pub const ERR: Events = libc::EPOLLERR as Events;
-    /// Edge-triggered: report a descriptor when its state changes (new data
-    /// arrived, buffer space freed), not for as long as it stays ready.
+    /// Edge-triggered: report a descriptor when something happens to it
+    /// (data arrives, even onto data not yet read; buffer space is freed
+    /// after a write that found none), not for as long as it stays ready.
     pub const ET: Events = libc::EPOLLET as Events;
 }
 // ANCHOR_END: flags
@@ -42,13 +46,14 @@ mod flags {
     use super::Events;
     pub const IN: Events = 1;
     pub const OUT: Events = 1 << 1;
+    pub const PRI: Events = 1 << 6;
     pub const RDHUP: Events = 1 << 2;
     pub const HUP: Events = 1 << 3;
     pub const ERR: Events = 1 << 4;
     pub const ET: Events = 1 << 5;
 }
 
-pub use flags::{ERR, ET, HUP, IN, OUT, RDHUP};
+pub use flags::{ERR, ET, HUP, IN, OUT, PRI, RDHUP};
 
 /// How many ready descriptors one `epoll_wait` can return; more stay ready
 /// for the next call.
@@ -82,7 +87,7 @@ impl Epoll {
     /// # Errors
     /// `EEXIST` if `fd` is already registered; what `epoll_ctl(2)` returns.
     pub fn register(&self, fd: impl AsFd, events: Events) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_ADD, fd.as_fd().as_raw_fd(), events)
+        self.ctl(libc::EPOLL_CTL_ADD, fd.as_fd(), events)
     }
 
     /// Changes what `fd` is watched for. With `ET`, the kernel checks the
@@ -91,7 +96,7 @@ impl Epoll {
     /// # Errors
     /// `ENOENT` if `fd` is not registered; what `epoll_ctl(2)` returns.
     pub fn modify(&self, fd: impl AsFd, events: Events) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_MOD, fd.as_fd().as_raw_fd(), events)
+        self.ctl(libc::EPOLL_CTL_MOD, fd.as_fd(), events)
     }
 
     /// Stops watching `fd`. Closing a socket also removes it, once no other
@@ -100,11 +105,12 @@ impl Epoll {
     /// # Errors
     /// `ENOENT` if `fd` is not registered; what `epoll_ctl(2)` returns.
     pub fn deregister(&self, fd: impl AsFd) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_DEL, fd.as_fd().as_raw_fd(), 0)
+        self.ctl(libc::EPOLL_CTL_DEL, fd.as_fd(), 0)
     }
 
-    fn ctl(&self, op: libc::c_int, fd: RawFd, events: Events) -> io::Result<()> {
-        let token = u64::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+    fn ctl(&self, op: libc::c_int, fd: BorrowedFd<'_>, events: Events) -> io::Result<()> {
+        let token =
+            u64::try_from(fd.as_raw_fd()).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
         echo_sys::epoll::epoll_ctl(self.epoll.as_fd(), op, fd, events, token)
     }
 
@@ -123,9 +129,9 @@ impl Epoll {
         timeout: Option<Duration>,
     ) -> io::Result<()> {
         ready.clear();
-        let ms = timeout.map_or(-1, |t| {
-            libc::c_int::try_from(t.as_millis()).unwrap_or(libc::c_int::MAX)
-        });
+        // Rounded up: 0.4 ms left must not become a wait of 0, which returns
+        // at once.
+        let ms = echo_common::timeout_ms(timeout);
         let n = loop {
             match echo_sys::epoll::epoll_wait(self.epoll.as_fd(), &mut self.events, ms) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -225,6 +231,22 @@ mod tests {
         level_peer.write_all(b"d").unwrap();
         edge_peer.write_all(b"d").unwrap();
         assert_eq!(ready_fds(&mut epoll), vec![level.as_raw_fd()]);
+    }
+
+    #[test]
+    fn a_wait_shorter_than_a_millisecond_still_waits() {
+        let mut epoll = Epoll::new().unwrap();
+        let mut ready = Vec::new();
+        // Rounded down to 0 ms, these waits would return at once: together
+        // they would take microseconds, not at least 50 ms.
+        let start = std::time::Instant::now();
+        for _ in 0..50 {
+            epoll
+                .wait(&mut ready, Some(Duration::from_micros(400)))
+                .unwrap();
+            assert!(ready.is_empty());
+        }
+        assert!(start.elapsed() >= Duration::from_millis(50));
     }
 
     #[test]

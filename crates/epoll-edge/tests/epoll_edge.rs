@@ -37,6 +37,7 @@ in_both_modes! {
     a_burst_sent_in_one_write_comes_back_whole,
     a_half_closing_client_gets_all_its_echo,
     data_and_end_of_file_reported_together_are_both_handled,
+    data_after_an_urgent_byte_is_not_stranded,
 }
 
 fn multiclient_transcripts_match_the_book(mode: &[&str]) {
@@ -122,6 +123,39 @@ fn data_and_end_of_file_reported_together_are_both_handled(mode: &[&str]) {
     let mut echoed = Vec::new();
     (&client).read_to_end(&mut echoed).unwrap();
     assert_eq!(echoed, b"last words");
+}
+
+/// TCP stops a read at the urgent mark, so with an urgent byte in the
+/// middle of what arrived, the first read is short while data is still
+/// queued: a server that takes every short read to mean "empty" echoes
+/// `ab` and strands `cdef` until the client sends again.
+fn data_after_an_urgent_byte_is_not_stranded(mode: &[&str]) {
+    let server = start(mode, &["--quiet"]);
+    for round in 0..4 {
+        let client = TcpStream::connect(server.addr()).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        (&client).write_all(b"hello").unwrap();
+        let mut hello = [0; 5];
+        (&client).read_exact(&mut hello).unwrap();
+        server.signal(libc::SIGSTOP).unwrap();
+        (&client).write_all(b"ab").unwrap();
+        socket2::SockRef::from(&client)
+            .send_out_of_band(b"c")
+            .unwrap();
+        (&client).write_all(b"def").unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        server.signal(libc::SIGCONT).unwrap();
+        let mut echoed = [0; 6];
+        let got = (&client).read_exact(&mut echoed);
+        assert!(
+            got.is_ok(),
+            "round {round}: {got:?}, got {:?}",
+            String::from_utf8_lossy(&echoed)
+        );
+        assert_eq!(&echoed, b"abcdef", "round {round}");
+    }
 }
 
 fn the_command_line_contract_holds(mode: &[&str]) {

@@ -17,13 +17,12 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use echo_common::net::{is_out_of_fds, is_transient_accept_error};
 use echo_common::{
-    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
-    raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
+    exit_with_error, listen, parse_args, raise_fd_limit,
 };
 use poll_queue::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
 
@@ -61,6 +60,8 @@ struct Server {
     /// The socket behind each descriptor `poll` reports (`fd_to_socket`).
     clients: HashMap<RawFd, Client>,
     spare: SpareFd,
+    /// While accepting is paused after an error, when it resumes.
+    accept_paused_until: Option<Instant>,
     capitalize: bool,
     log: Log,
 }
@@ -88,6 +89,7 @@ fn main() {
         message_queues: HashMap::new(),
         clients: HashMap::new(),
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        accept_paused_until: None,
         capitalize: args.capitalize,
         listener,
         log,
@@ -101,7 +103,10 @@ fn main() {
         // The timeout wakes the loop once a second when nothing happens; this
         // server has no periodic work, so it simply waits again.
         while events.is_empty() {
-            if let Err(e) = server.poller.wait(&mut events, TIMEOUT) {
+            let timeout = server
+                .resume_accepting_if_due()
+                .map_or(TIMEOUT, |left| left.min(TIMEOUT));
+            if let Err(e) = server.poller.wait(&mut events, timeout) {
                 exit_with_error(format_args!("poll failed: {e}"));
             }
         }
@@ -125,21 +130,50 @@ impl Server {
             match self.listener.accept() {
                 Ok((stream, peer)) => self.add_client(stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if is_transient_accept_error(&e) => continue,
-                Err(e) if is_out_of_fds(&e) => {
-                    // The listener stays readable until this client is taken:
-                    // take it with the spare descriptor and close it, or the
-                    // loop would spin.
-                    let peer = self.spare.shed(&self.listener);
-                    self.log.refusing(peer, "out of file descriptors");
-                    return;
-                }
                 Err(e) => {
+                    match accept_action(&e) {
+                        AcceptAction::Retry => continue,
+                        AcceptAction::ShedOne => {
+                            // The listener stays readable until this client is
+                            // taken: take it with the spare descriptor and
+                            // close it, or the loop would spin.
+                            if let Some(peer) = self.spare.shed(&self.listener) {
+                                self.log.refusing(Some(peer), "out of file descriptors");
+                                return;
+                            }
+                            // Nobody is waiting, or there is no spare: pause.
+                        }
+                        AcceptAction::Pause => {}
+                    }
                     self.log.accept_failed(&e);
+                    self.pause_accepting();
                     return;
                 }
             }
         }
+    }
+
+    /// Stops watching the listener for `ACCEPT_PAUSE`: `accept` failed in a
+    /// way that trying again at once would repeat, and a listener that stays
+    /// readable meanwhile would make the loop spin.
+    fn pause_accepting(&mut self) {
+        let _ = self.poller.deregister(&self.listener);
+        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+    }
+
+    /// Watches the listener again once a pause is over. Returns how long a
+    /// pause still lasts, the longest the next wait may take (`None`: no
+    /// pause, no limit).
+    fn resume_accepting_if_due(&mut self) -> Option<Duration> {
+        let left = self
+            .accept_paused_until?
+            .saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            return Some(left);
+        }
+        self.accept_paused_until = None;
+        let _ = self.poller.register(&self.listener, READ_ONLY);
+        None
     }
 
     fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
@@ -224,12 +258,11 @@ impl Server {
             }
             Ok(n) => {
                 self.log.received(client.peer, &data[..n]);
-                let reply = if self.capitalize {
-                    capitalize(&data[..n])
+                if self.capitalize {
+                    queue.push(&capitalize(&data[..n]));
                 } else {
-                    data[..n].to_vec()
-                };
-                queue.push(reply);
+                    queue.push(&data[..n]);
+                }
                 if queue.is_full() {
                     // The client is not reading its echo: stop reading from
                     // it until the queue drains, so memory stays bounded.
@@ -324,7 +357,45 @@ fn capitalize(data: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use super::capitalize;
+    use super::*;
+
+    #[test]
+    fn an_accept_error_that_would_repeat_pauses_accepting() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let fd = listener.as_raw_fd();
+        let mut poller = Poller::new();
+        poller.register(&listener, READ_ONLY).unwrap();
+        let mut server = Server {
+            poller,
+            message_queues: HashMap::new(),
+            clients: HashMap::new(),
+            spare: SpareFd::new().unwrap(),
+            accept_paused_until: None,
+            capitalize: false,
+            listener,
+            log: Log::new(true),
+        };
+        // Shut down for reading, a listener stops listening: it is readable
+        // from then on, and accept fails with EINVAL, again and again.
+        socket2::SockRef::from(&server.listener)
+            .shutdown(std::net::Shutdown::Read)
+            .unwrap();
+        let mut events = Vec::new();
+        server.poller.wait(&mut events, Duration::ZERO).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].0, fd);
+        server.accept_all();
+        // No longer watched: the wait finds nothing.
+        server.poller.wait(&mut events, Duration::ZERO).unwrap();
+        assert!(events.is_empty(), "still watching the listener");
+        let left = server.resume_accepting_if_due().unwrap();
+        assert!(!left.is_zero() && left <= ACCEPT_PAUSE, "{left:?}");
+        std::thread::sleep(left);
+        assert_eq!(server.resume_accepting_if_due(), None);
+        server.poller.wait(&mut events, Duration::ZERO).unwrap();
+        assert_eq!(events.len(), 1, "not watching the listener again");
+    }
 
     #[test]
     fn capitalize_works_per_chunk_on_any_bytes() {

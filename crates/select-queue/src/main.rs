@@ -15,12 +15,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use echo_common::net::{is_out_of_fds, is_transient_accept_error};
 use echo_common::{
-    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
-    raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
+    exit_with_error, listen, parse_args, raise_fd_limit,
 };
 use echo_sys::{FdSet, FdTooLarge, select};
 
@@ -51,6 +51,8 @@ struct Server {
     message_queues: HashMap<RawFd, MessageQueue>,
     clients: HashMap<RawFd, Client>,
     spare: SpareFd,
+    /// While accepting is paused after an error, when it resumes.
+    accept_paused_until: Option<Instant>,
     log: Log,
 }
 
@@ -75,6 +77,7 @@ fn main() {
         message_queues: HashMap::new(),
         clients: HashMap::new(),
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        accept_paused_until: None,
         listener,
         log,
     };
@@ -82,6 +85,7 @@ fn main() {
 
     // ANCHOR: loop
     loop {
+        let timeout = server.resume_accepting_if_due();
         server.log.waiting();
         let mut readable = fd_set(&server.inputs);
         let mut writable = fd_set(&server.outputs);
@@ -93,7 +97,7 @@ fn main() {
             Some(&mut readable),
             Some(&mut writable),
             Some(&mut exceptional),
-            None,
+            timeout,
         ) {
             Ok(_) => {}
             // A signal (SIGSTOP/SIGCONT, a debugger) interrupted the wait.
@@ -152,21 +156,50 @@ impl Server {
             match self.listener.accept() {
                 Ok((stream, peer)) => self.add_client(stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if is_transient_accept_error(&e) => continue,
-                Err(e) if is_out_of_fds(&e) => {
-                    // The listener stays readable until this client is taken:
-                    // take it with the spare descriptor and close it, or the
-                    // loop would spin.
-                    let peer = self.spare.shed(&self.listener);
-                    self.log.refusing(peer, "out of file descriptors");
-                    return;
-                }
                 Err(e) => {
+                    match accept_action(&e) {
+                        AcceptAction::Retry => continue,
+                        AcceptAction::ShedOne => {
+                            // The listener stays readable until this client is
+                            // taken: take it with the spare descriptor and
+                            // close it, or the loop would spin.
+                            if let Some(peer) = self.spare.shed(&self.listener) {
+                                self.log.refusing(Some(peer), "out of file descriptors");
+                                return;
+                            }
+                            // Nobody is waiting, or there is no spare: pause.
+                        }
+                        AcceptAction::Pause => {}
+                    }
                     self.log.accept_failed(&e);
+                    self.pause_accepting();
                     return;
                 }
             }
         }
+    }
+
+    /// Stops watching the listener for `ACCEPT_PAUSE`: `accept` failed in a
+    /// way that trying again at once would repeat, and a listener that stays
+    /// readable meanwhile would make the loop spin.
+    fn pause_accepting(&mut self) {
+        self.inputs.remove(&self.listener.as_raw_fd());
+        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+    }
+
+    /// Watches the listener again once a pause is over. Returns how long a
+    /// pause still lasts, the longest the next wait may take (`None`: no
+    /// pause, no limit).
+    fn resume_accepting_if_due(&mut self) -> Option<Duration> {
+        let left = self
+            .accept_paused_until?
+            .saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            return Some(left);
+        }
+        self.accept_paused_until = None;
+        self.inputs.insert(self.listener.as_raw_fd());
+        None
     }
 
     fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
@@ -223,7 +256,7 @@ impl Server {
             }
             Ok(n) => {
                 self.log.received(client.peer, &data[..n]);
-                queue.push(data[..n].to_vec());
+                queue.push(&data[..n]);
                 // Add output channel for response.
                 self.outputs.insert(fd);
                 if queue.is_full() {
@@ -296,5 +329,53 @@ impl Server {
         self.outputs.remove(&fd);
         self.message_queues.remove(&fd);
         self.clients.remove(&fd);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_accept_error_that_would_repeat_pauses_accepting() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let fd = listener.as_raw_fd();
+        let mut server = Server {
+            inputs: BTreeSet::from([fd]),
+            outputs: BTreeSet::new(),
+            message_queues: HashMap::new(),
+            clients: HashMap::new(),
+            spare: SpareFd::new().unwrap(),
+            accept_paused_until: None,
+            listener,
+            log: Log::new(true),
+        };
+        // Shut down for reading, a listener stops listening: it is readable
+        // from then on, and accept fails with EINVAL, again and again.
+        socket2::SockRef::from(&server.listener)
+            .shutdown(std::net::Shutdown::Read)
+            .unwrap();
+        let mut readable = fd_set(&server.inputs);
+        let ready = select(
+            fd + 1,
+            Some(&mut readable),
+            None,
+            None,
+            Some(Duration::ZERO),
+        );
+        assert_eq!(ready.unwrap(), 1);
+        let err = server.listener.accept().unwrap_err();
+        assert_eq!(accept_action(&err), AcceptAction::Pause, "{err}");
+        server.accept_all();
+        assert!(!server.inputs.contains(&fd), "still watching the listener");
+        let left = server.resume_accepting_if_due().unwrap();
+        assert!(!left.is_zero() && left <= ACCEPT_PAUSE, "{left:?}");
+        std::thread::sleep(left);
+        assert_eq!(server.resume_accepting_if_due(), None);
+        assert!(
+            server.inputs.contains(&fd),
+            "not watching the listener again"
+        );
     }
 }

@@ -13,13 +13,12 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use echo_common::net::{is_out_of_fds, is_transient_accept_error};
 use echo_common::{
-    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
-    raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
+    exit_with_error, listen, parse_args, raise_fd_limit,
 };
 
 /// An echo server that polls non-blocking sockets in a loop.
@@ -57,12 +56,20 @@ fn main() {
     log.starting_up(&args.server.host, port);
 
     let mut spare = SpareFd::new().unwrap_or_else(|e| exit_with_error(e));
+    // While accepting is paused after an error, when it resumes.
+    let mut accept_paused_until: Option<Instant> = None;
     let mut connections: Vec<Connection> = Vec::new();
     let pause = Duration::from_millis(args.sleep_ms);
 
     loop {
         // Try to accept: maybe someone is waiting, maybe not.
-        accept_all(&listener, &mut spare, &mut connections, log);
+        accept_all(
+            &listener,
+            &mut spare,
+            &mut accept_paused_until,
+            &mut connections,
+            log,
+        );
         // Try every connection; drop the ones that are finished.
         connections.retain_mut(|c| c.try_io(log));
         if !pause.is_zero() {
@@ -79,9 +86,14 @@ fn main() {
 fn accept_all(
     listener: &TcpListener,
     spare: &mut SpareFd,
+    accept_paused_until: &mut Option<Instant>,
     connections: &mut Vec<Connection>,
     log: Log,
 ) {
+    if accept_paused_until.is_some_and(|until| Instant::now() < until) {
+        return;
+    }
+    *accept_paused_until = None;
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
@@ -104,18 +116,26 @@ fn accept_all(
             }
             // Nobody is waiting: on to the connections.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if is_transient_accept_error(&e) => {}
-            Err(e) if is_out_of_fds(&e) => {
-                // At the limit, accept fails whether or not a client waits.
-                // If one does, take it with the spare descriptor and close
-                // it, so it is told rather than left hanging.
-                if let Some(peer) = spare.shed(listener) {
-                    log.refusing(Some(peer), "out of file descriptors");
-                }
-                return;
-            }
             Err(e) => {
+                match accept_action(&e) {
+                    AcceptAction::Retry => continue,
+                    AcceptAction::ShedOne => {
+                        // At the limit, accept fails whether or not a client
+                        // waits. If one does, take it with the spare
+                        // descriptor and close it, so it is told rather than
+                        // left hanging.
+                        if let Some(peer) = spare.shed(listener) {
+                            log.refusing(Some(peer), "out of file descriptors");
+                            return;
+                        }
+                        // Nobody is waiting, or there is no spare: pause.
+                    }
+                    AcceptAction::Pause => {}
+                }
+                // Trying again on every pass would fail the same way, and
+                // flood the log: skip accepting for a moment.
                 log.accept_failed(&e);
+                *accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
                 return;
             }
         }
@@ -143,7 +163,7 @@ impl Connection {
                 }
                 Ok(n) => {
                     log.received(self.peer, &data[..n]);
-                    self.queue.push(data[..n].to_vec());
+                    self.queue.push(&data[..n]);
                     if self.queue.is_full() {
                         log.pausing(self.peer, self.queue.pending());
                     }

@@ -87,7 +87,9 @@ impl Poller {
     /// What `poll(2)` returns, but `EINTR`.
     pub fn wait(&mut self, ready: &mut Vec<(RawFd, Events)>, timeout: Duration) -> io::Result<()> {
         ready.clear();
-        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // Rounded up: 0.4 ms left must not become a wait of 0, which returns
+        // at once.
+        let ms = echo_common::timeout_ms(Some(timeout));
         let n = loop {
             match echo_sys::poll(&mut self.fds, ms) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

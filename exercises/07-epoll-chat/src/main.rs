@@ -16,12 +16,12 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use echo_common::net::{is_out_of_fds, is_transient_accept_error};
 use echo_common::{
-    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
-    raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
+    exit_with_error, listen, parse_args, raise_fd_limit,
 };
 use epoll_edge::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, RDHUP};
 
@@ -53,6 +53,8 @@ struct Server {
     epoll: Epoll,
     clients: HashMap<RawFd, Client>,
     spare: SpareFd,
+    /// While accepting is paused after an error, when it resumes.
+    accept_paused_until: Option<Instant>,
     log: Log,
 }
 
@@ -74,14 +76,16 @@ fn main() {
         epoll,
         clients: HashMap::new(),
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        accept_paused_until: None,
         listener,
         log,
     };
 
     let mut events = Vec::new();
     loop {
+        let timeout = server.resume_accepting_if_due();
         server.log.waiting();
-        if let Err(e) = server.epoll.wait(&mut events, None) {
+        if let Err(e) = server.epoll.wait(&mut events, timeout) {
             exit_with_error(format_args!("epoll_wait failed: {e}"));
         }
         for (fd, flags) in events.drain(..) {
@@ -97,24 +101,57 @@ fn main() {
 impl Server {
     /// Accepts every waiting client.
     fn accept_all(&mut self) {
+        if self.accept_paused_until.is_some() {
+            // resume_accepting_if_due calls this again once the pause is over.
+            return;
+        }
         loop {
             match self.listener.accept() {
                 Ok((stream, peer)) => self.add_client(stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if is_transient_accept_error(&e) => continue,
-                Err(e) if is_out_of_fds(&e) => {
-                    let peer = self.spare.shed(&self.listener);
-                    self.log.refusing(peer, "out of file descriptors");
-                    if peer.is_none() {
-                        return;
-                    }
-                }
                 Err(e) => {
+                    match accept_action(&e) {
+                        AcceptAction::Retry => continue,
+                        AcceptAction::ShedOne => {
+                            // Take this client with the spare descriptor and
+                            // close it, then go on: the others waiting get no
+                            // new edge.
+                            if let Some(peer) = self.spare.shed(&self.listener) {
+                                self.log.refusing(Some(peer), "out of file descriptors");
+                                continue;
+                            }
+                            // Nobody is waiting, or there is no spare: pause.
+                        }
+                        AcceptAction::Pause => {}
+                    }
                     self.log.accept_failed(&e);
+                    self.pause_accepting();
                     return;
                 }
             }
         }
+    }
+
+    /// Stops accepting for `ACCEPT_PAUSE`: `accept` failed in a way that
+    /// trying again at once would repeat.
+    fn pause_accepting(&mut self) {
+        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+    }
+
+    /// Accepts again once a pause is over: the clients that came meanwhile
+    /// get no new edge. Returns how long a pause still lasts, the longest the
+    /// next wait may take (`None`: no pause, no limit).
+    fn resume_accepting_if_due(&mut self) -> Option<Duration> {
+        let left = self
+            .accept_paused_until?
+            .saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            return Some(left);
+        }
+        self.accept_paused_until = None;
+        self.accept_all();
+        self.accept_paused_until
+            .map(|until| until.saturating_duration_since(Instant::now()))
     }
 
     fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {

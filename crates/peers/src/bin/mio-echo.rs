@@ -16,12 +16,12 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use clap::Parser;
-use echo_common::net::{is_out_of_fds, is_transient_accept_error};
 use echo_common::{
-    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
-    raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
+    exit_with_error, listen, parse_args, raise_fd_limit,
 };
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -75,51 +75,69 @@ fn main() {
     let mut next_token = 0usize;
     let mut events = Events::with_capacity(1024);
     let mut data = vec![0u8; READ_SIZE];
+    // While accepting is paused after an error, when it resumes.
+    let mut accept_paused_until: Option<Instant> = None;
     loop {
-        match poll.poll(&mut events, None) {
+        let timeout =
+            accept_paused_until.map(|until| until.saturating_duration_since(Instant::now()));
+        match poll.poll(&mut events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => exit_with_error(format_args!("poll failed: {e}")),
         }
-        for event in events.iter() {
-            if event.token() == LISTENER {
-                // An edge on the listener: accept until WouldBlock, or the
-                // clients still waiting would not be announced again.
-                loop {
-                    match listener.accept() {
-                        Ok((mut stream, peer)) => {
-                            // As the chapters do: no Nagle delay on echoes.
-                            let _ = stream.set_nodelay(true);
-                            let token = Token(next_token);
-                            next_token += 1;
-                            let interest = Interest::READABLE | Interest::WRITABLE;
-                            if let Err(e) = poll.registry().register(&mut stream, token, interest) {
-                                log.dropping(peer, &e);
-                                continue;
+        let edge = events.iter().any(|event| event.token() == LISTENER);
+        let pause_over = accept_paused_until.is_some_and(|until| Instant::now() >= until);
+        // An edge on the listener (or the end of a pause, after which no
+        // edge announces the clients that came meanwhile): accept until
+        // WouldBlock, or the clients still waiting would not be announced
+        // again.
+        if pause_over || (edge && accept_paused_until.is_none()) {
+            accept_paused_until = None;
+            loop {
+                match listener.accept() {
+                    Ok((mut stream, peer)) => {
+                        // As the chapters do: no Nagle delay on echoes.
+                        let _ = stream.set_nodelay(true);
+                        let token = Token(next_token);
+                        next_token += 1;
+                        let interest = Interest::READABLE | Interest::WRITABLE;
+                        if let Err(e) = poll.registry().register(&mut stream, token, interest) {
+                            log.dropping(peer, &e);
+                            continue;
+                        }
+                        log.new_connection(peer);
+                        let queue = MessageQueue::new();
+                        let done_reading = false;
+                        let conn = Connection {
+                            stream,
+                            peer,
+                            queue,
+                            done_reading,
+                        };
+                        connections.insert(token, conn);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        match accept_action(&e) {
+                            AcceptAction::Retry => continue,
+                            AcceptAction::ShedOne => {
+                                if let Some(peer) = spare.shed(&std_listener) {
+                                    log.refusing(Some(peer), "out of file descriptors");
+                                    continue;
+                                }
+                                // Nobody is waiting, or there is no spare: pause.
                             }
-                            log.new_connection(peer);
-                            let queue = MessageQueue::new();
-                            let done_reading = false;
-                            let conn = Connection {
-                                stream,
-                                peer,
-                                queue,
-                                done_reading,
-                            };
-                            connections.insert(token, conn);
+                            AcceptAction::Pause => {}
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if is_transient_accept_error(&e) => {}
-                        Err(e) if is_out_of_fds(&e) => {
-                            let peer = spare.shed(&std_listener);
-                            log.refusing(peer, "out of file descriptors");
-                        }
-                        Err(e) => {
-                            log.accept_failed(&e);
-                            break;
-                        }
+                        log.accept_failed(&e);
+                        accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                        break;
                     }
                 }
+            }
+        }
+        for event in events.iter() {
+            if event.token() == LISTENER {
                 continue;
             }
             let Some(conn) = connections.get_mut(&event.token()) else {
@@ -182,7 +200,7 @@ impl Connection {
                 }
                 Ok(n) => {
                     log.received(self.peer, &data[..n]);
-                    self.queue.push(data[..n].to_vec());
+                    self.queue.push(&data[..n]);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Next::Keep,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

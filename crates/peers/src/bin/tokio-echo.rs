@@ -15,12 +15,11 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use clap::Parser;
-use echo_common::net::{is_out_of_fds, is_transient_accept_error};
 use echo_common::{
-    Log, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args, raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, READ_SIZE, ServerArgs, SpareFd, accept_action,
+    exit_with_error, listen, parse_args, raise_fd_limit,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -72,18 +71,25 @@ async fn accept_loop(
                 log.new_connection(peer);
                 tokio::spawn(echo(stream, peer, log));
             }
-            Err(e) if is_transient_accept_error(&e) => {}
-            Err(e) if is_out_of_fds(&e) => {
-                // tokio keeps the listener "ready" after an error other than
-                // WouldBlock, so without this the loop would spin: take the
-                // waiting client with the spare descriptor and close it.
-                let peer = spare.shed(&std_listener);
-                log.refusing(peer, "out of file descriptors");
-            }
             Err(e) => {
+                match accept_action(&e) {
+                    AcceptAction::Retry => continue,
+                    AcceptAction::ShedOne => {
+                        // tokio keeps the listener "ready" after an error
+                        // other than WouldBlock, so without this the loop
+                        // would spin: take the waiting client with the spare
+                        // descriptor and close it.
+                        if let Some(peer) = spare.shed(&std_listener) {
+                            log.refusing(Some(peer), "out of file descriptors");
+                            continue;
+                        }
+                        // Nobody is waiting, or there is no spare: pause.
+                    }
+                    AcceptAction::Pause => {}
+                }
                 // Out of memory or buffers: give the system a moment.
                 log.accept_failed(&e);
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(ACCEPT_PAUSE).await;
             }
         }
     }

@@ -10,14 +10,12 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread;
-use std::time::Duration;
 
 use clap::Parser;
 use crossbeam_channel::TrySendError;
-use echo_common::net::{is_out_of_fds, is_transient_accept_error};
 use echo_common::{
-    Log, PyAddr, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
-    raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, PyAddr, READ_SIZE, ServerArgs, SpareFd, accept_action,
+    exit_with_error, listen, parse_args, raise_fd_limit,
 };
 
 /// An echo server with a thread per connection, or a pool of threads.
@@ -35,10 +33,6 @@ struct Args {
 /// a `ulimit -v`) refuses. A thread here holds one read buffer and formats a
 /// log line, so 64 KiB leaves ample room.
 const STACK_SIZE: usize = 64 * 1024;
-
-/// How long to wait before calling `accept` again after it failed for a
-/// reason that retrying at once would not fix.
-const BACK_OFF: Duration = Duration::from_millis(100);
 
 fn main() {
     let args: Args = parse_args();
@@ -124,13 +118,16 @@ fn accept_loop(
                 log.new_connection(peer);
                 hand_off(stream, peer);
             }
-            // The client gave up before we took it: nothing to do.
-            Err(e) if is_transient_accept_error(&e) => {}
-            Err(e) if is_out_of_fds(&e) => shed_or_wait(listener, &mut spare, log),
-            Err(e) => {
-                log.accept_failed(&e);
-                thread::sleep(BACK_OFF);
-            }
+            Err(e) => match accept_action(&e) {
+                // The client gave up before we took it: nothing to do.
+                AcceptAction::Retry => {}
+                AcceptAction::ShedOne => shed_or_wait(listener, &mut spare, &e, log),
+                // Trying again at once would fail the same way.
+                AcceptAction::Pause => {
+                    log.accept_failed(&e);
+                    thread::sleep(ACCEPT_PAUSE);
+                }
+            },
         }
     }
 }
@@ -138,9 +135,10 @@ fn accept_loop(
 /// Linux looks for a free descriptor before it looks for a client, so at the
 /// limit `accept` fails at once, client or not: calling it again straight
 /// away would spin a core. If a client is waiting, it is taken with the spare
-/// descriptor and closed (it sees the close instead of hanging); if none is,
-/// we sleep a little, while other threads may close their clients.
-fn shed_or_wait(listener: &TcpListener, spare: &mut SpareFd, log: Log) {
+/// descriptor and closed (it sees the close instead of hanging); if none is
+/// (or the spare is gone), we sleep a little, while other threads may close
+/// their clients.
+fn shed_or_wait(listener: &TcpListener, spare: &mut SpareFd, err: &io::Error, log: Log) {
     // Non-blocking for this one call, or with no client waiting it would
     // block while holding the last descriptor.
     let shed = listener
@@ -150,7 +148,10 @@ fn shed_or_wait(listener: &TcpListener, spare: &mut SpareFd, log: Log) {
     let _ = listener.set_nonblocking(false);
     match shed {
         Some(peer) => log.refusing(Some(peer), "out of file descriptors"),
-        None => thread::sleep(BACK_OFF),
+        None => {
+            log.accept_failed(err);
+            thread::sleep(ACCEPT_PAUSE);
+        }
     }
 }
 

@@ -10,12 +10,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use echo_common::net::{is_out_of_fds, is_transient_accept_error};
 use echo_common::{
-    Log, MessageQueue, Payload, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen,
-    parse_args, raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, Payload, READ_SIZE, ServerArgs, SpareFd,
+    accept_action, exit_with_error, listen, parse_args, raise_fd_limit,
 };
 use echo_sys::{FdSet, FdTooLarge, select};
 
@@ -50,6 +50,8 @@ struct Server {
     /// Bytes written back to clients since the start.
     bytes_echoed: u64,
     spare: SpareFd,
+    /// While accepting is paused after an error, when it resumes.
+    accept_paused_until: Option<Instant>,
     log: Log,
 }
 
@@ -68,16 +70,11 @@ fn main() {
     let port = listener.local_addr().map_or(args.server.port, |a| a.port());
     log.starting_up(&args.server.host, port);
 
+    // Descriptor 0. Rust's start-up code opens /dev/null there if stdin was
+    // closed, so the listener never takes its number.
     let stdin = io::stdin().as_raw_fd();
-    let mut inputs = BTreeSet::from([listener.as_raw_fd()]);
-    // If stdin was closed when we started, the listener took its number.
-    if !inputs.insert(stdin) {
-        log.always(format_args!(
-            "stdin is not open: stop the server with Ctrl-C"
-        ));
-    }
     let mut server = Server {
-        inputs,
+        inputs: BTreeSet::from([listener.as_raw_fd(), stdin]),
         stdin,
         outputs: BTreeSet::new(),
         message_queues: HashMap::new(),
@@ -85,17 +82,25 @@ fn main() {
         stdin_line: Vec::new(),
         bytes_echoed: 0,
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        accept_paused_until: None,
         listener,
         log,
     };
 
     loop {
+        let timeout = server.resume_accepting_if_due();
         server.log.waiting();
         let mut readable = fd_set(&server.inputs);
         let mut writable = fd_set(&server.outputs);
         let highest = server.inputs.iter().chain(&server.outputs).max();
         let nfds = highest.map_or(0, |fd| fd + 1);
-        match select(nfds, Some(&mut readable), Some(&mut writable), None, None) {
+        match select(
+            nfds,
+            Some(&mut readable),
+            Some(&mut writable),
+            None,
+            timeout,
+        ) {
             Ok(_) => {}
             // A signal (SIGSTOP/SIGCONT, a debugger) interrupted the wait.
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -235,21 +240,50 @@ impl Server {
             match self.listener.accept() {
                 Ok((stream, peer)) => self.add_client(stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if is_transient_accept_error(&e) => continue,
-                Err(e) if is_out_of_fds(&e) => {
-                    // The client stays in the backlog and the listener stays
-                    // readable: take it with the spare descriptor and close
-                    // it, or the loop would spin.
-                    let peer = self.spare.shed(&self.listener);
-                    self.log.refusing(peer, "out of file descriptors");
-                    return;
-                }
                 Err(e) => {
+                    match accept_action(&e) {
+                        AcceptAction::Retry => continue,
+                        AcceptAction::ShedOne => {
+                            // The listener stays readable until this client is
+                            // taken: take it with the spare descriptor and
+                            // close it, or the loop would spin.
+                            if let Some(peer) = self.spare.shed(&self.listener) {
+                                self.log.refusing(Some(peer), "out of file descriptors");
+                                return;
+                            }
+                            // Nobody is waiting, or there is no spare: pause.
+                        }
+                        AcceptAction::Pause => {}
+                    }
                     self.log.accept_failed(&e);
+                    self.pause_accepting();
                     return;
                 }
             }
         }
+    }
+
+    /// Stops watching the listener for `ACCEPT_PAUSE`: `accept` failed in a
+    /// way that trying again at once would repeat, and a listener that stays
+    /// readable meanwhile would make the loop spin.
+    fn pause_accepting(&mut self) {
+        self.inputs.remove(&self.listener.as_raw_fd());
+        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+    }
+
+    /// Watches the listener again once a pause is over. Returns how long a
+    /// pause still lasts, the longest the next wait may take (`None`: no
+    /// pause, no limit).
+    fn resume_accepting_if_due(&mut self) -> Option<Duration> {
+        let left = self
+            .accept_paused_until?
+            .saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            return Some(left);
+        }
+        self.accept_paused_until = None;
+        self.inputs.insert(self.listener.as_raw_fd());
+        None
     }
 
     fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
@@ -314,7 +348,7 @@ impl Server {
         self.log.received(client.peer, &data[..n]);
         if !queue.is_empty() {
             // Older echo is still waiting: this goes behind it, in order.
-            queue.push(data[..n].to_vec());
+            queue.push(&data[..n]);
         } else {
             // Send right away; whatever the socket does not take is queued,
             // and the socket watched until it can take more.
@@ -333,7 +367,7 @@ impl Server {
             };
             if sent < n {
                 self.log.sent_part(client.peer, sent, n);
-                queue.push(data[sent..n].to_vec());
+                queue.push(&data[sent..n]);
                 self.outputs.insert(fd);
             }
         }

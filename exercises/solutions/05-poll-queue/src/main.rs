@@ -11,13 +11,12 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
-use echo_common::net::{is_out_of_fds, is_transient_accept_error};
 use echo_common::{
-    Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
-    raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
+    exit_with_error, listen, parse_args, raise_fd_limit,
 };
 use ex05_poll_queue_solution::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
 
@@ -50,6 +49,8 @@ struct Server {
     /// The socket behind each descriptor `poll` reports (`fd_to_socket`).
     clients: HashMap<RawFd, Client>,
     spare: SpareFd,
+    /// While accepting is paused after an error, when it resumes.
+    accept_paused_until: Option<Instant>,
     log: Log,
 }
 
@@ -75,6 +76,7 @@ fn main() {
         message_queues: HashMap::new(),
         clients: HashMap::new(),
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        accept_paused_until: None,
         listener,
         log,
     };
@@ -85,7 +87,10 @@ fn main() {
         // The timeout wakes the loop once a second when nothing happens; this
         // server has no periodic work, so it simply waits again.
         while events.is_empty() {
-            if let Err(e) = server.poller.wait(&mut events, TIMEOUT) {
+            let timeout = server
+                .resume_accepting_if_due()
+                .map_or(TIMEOUT, |left| left.min(TIMEOUT));
+            if let Err(e) = server.poller.wait(&mut events, timeout) {
                 exit_with_error(format_args!("poll failed: {e}"));
             }
         }
@@ -107,21 +112,50 @@ impl Server {
             match self.listener.accept() {
                 Ok((stream, peer)) => self.add_client(stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if is_transient_accept_error(&e) => continue,
-                Err(e) if is_out_of_fds(&e) => {
-                    // The listener stays readable until this client is taken:
-                    // take it with the spare descriptor and close it, or the
-                    // loop would spin.
-                    let peer = self.spare.shed(&self.listener);
-                    self.log.refusing(peer, "out of file descriptors");
-                    return;
-                }
                 Err(e) => {
+                    match accept_action(&e) {
+                        AcceptAction::Retry => continue,
+                        AcceptAction::ShedOne => {
+                            // The listener stays readable until this client is
+                            // taken: take it with the spare descriptor and
+                            // close it, or the loop would spin.
+                            if let Some(peer) = self.spare.shed(&self.listener) {
+                                self.log.refusing(Some(peer), "out of file descriptors");
+                                return;
+                            }
+                            // Nobody is waiting, or there is no spare: pause.
+                        }
+                        AcceptAction::Pause => {}
+                    }
                     self.log.accept_failed(&e);
+                    self.pause_accepting();
                     return;
                 }
             }
         }
+    }
+
+    /// Stops watching the listener for `ACCEPT_PAUSE`: `accept` failed in a
+    /// way that trying again at once would repeat, and a listener that stays
+    /// readable meanwhile would make the loop spin.
+    fn pause_accepting(&mut self) {
+        let _ = self.poller.deregister(&self.listener);
+        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+    }
+
+    /// Watches the listener again once a pause is over. Returns how long a
+    /// pause still lasts, the longest the next wait may take (`None`: no
+    /// pause, no limit).
+    fn resume_accepting_if_due(&mut self) -> Option<Duration> {
+        let left = self
+            .accept_paused_until?
+            .saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            return Some(left);
+        }
+        self.accept_paused_until = None;
+        let _ = self.poller.register(&self.listener, READ_ONLY);
+        None
     }
 
     fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
@@ -202,7 +236,7 @@ impl Server {
             }
             Ok(n) => {
                 self.log.received(client.peer, &data[..n]);
-                queue.push(data[..n].to_vec());
+                queue.push(&data[..n]);
                 if queue.is_full() {
                     // The client is not reading its echo: stop reading from
                     // it until the queue drains, so memory stays bounded.

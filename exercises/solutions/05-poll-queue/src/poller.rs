@@ -90,7 +90,9 @@ impl Poller {
     /// What `poll(2)` returns, but `EINTR`.
     pub fn wait(&mut self, ready: &mut Vec<(RawFd, Events)>, timeout: Duration) -> io::Result<()> {
         ready.clear();
-        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // Rounded up: 0.4 ms left must not become a wait of 0, which returns
+        // at once.
+        let ms = echo_common::timeout_ms(Some(timeout));
         let n = loop {
             match echo_sys::poll(&mut self.fds, ms) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -163,6 +165,20 @@ mod tests {
             poller.deregister(&a).unwrap_err().kind(),
             io::ErrorKind::NotFound
         );
+    }
+
+    #[test]
+    fn a_wait_shorter_than_a_millisecond_still_waits() {
+        let mut poller = Poller::new();
+        let mut ready = Vec::new();
+        // Rounded down to 0 ms, these waits would return at once: together
+        // they would take microseconds, not at least 50 ms.
+        let start = std::time::Instant::now();
+        for _ in 0..50 {
+            poller.wait(&mut ready, Duration::from_micros(400)).unwrap();
+            assert!(ready.is_empty());
+        }
+        assert!(start.elapsed() >= Duration::from_millis(50));
     }
 
     #[test]

@@ -15,10 +15,9 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use echo_common::net::{is_out_of_fds, is_transient_accept_error};
 use echo_common::{
-    Log, MessageQueue, PyAddr, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, parse_args,
-    raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, PyAddr, READ_SIZE, ServerArgs, SpareFd,
+    accept_action, exit_with_error, listen, parse_args, raise_fd_limit,
 };
 use poll_queue::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
 
@@ -68,6 +67,8 @@ struct Server {
     deadlines: BTreeSet<(Instant, RawFd)>,
     idle_limit: Option<Duration>,
     spare: SpareFd,
+    /// While accepting is paused after an error, when it resumes.
+    accept_paused_until: Option<Instant>,
     log: Log,
 }
 
@@ -93,6 +94,7 @@ fn main() {
         deadlines: BTreeSet::new(),
         idle_limit: args.idle_timeout,
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        accept_paused_until: None,
         listener,
         log,
     };
@@ -101,6 +103,9 @@ fn main() {
     loop {
         server.log.waiting();
         let timeout = server.next_timeout(Instant::now());
+        let timeout = server
+            .resume_accepting_if_due()
+            .map_or(timeout, |left| left.min(timeout));
         if let Err(e) = server.poller.wait(&mut events, timeout) {
             exit_with_error(format_args!("poll failed: {e}"));
         }
@@ -168,18 +173,50 @@ impl Server {
             match self.listener.accept() {
                 Ok((stream, peer)) => self.add_client(stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if is_transient_accept_error(&e) => continue,
-                Err(e) if is_out_of_fds(&e) => {
-                    let peer = self.spare.shed(&self.listener);
-                    self.log.refusing(peer, "out of file descriptors");
-                    return;
-                }
                 Err(e) => {
+                    match accept_action(&e) {
+                        AcceptAction::Retry => continue,
+                        AcceptAction::ShedOne => {
+                            // The listener stays readable until this client is
+                            // taken: take it with the spare descriptor and
+                            // close it, or the loop would spin.
+                            if let Some(peer) = self.spare.shed(&self.listener) {
+                                self.log.refusing(Some(peer), "out of file descriptors");
+                                return;
+                            }
+                            // Nobody is waiting, or there is no spare: pause.
+                        }
+                        AcceptAction::Pause => {}
+                    }
                     self.log.accept_failed(&e);
+                    self.pause_accepting();
                     return;
                 }
             }
         }
+    }
+
+    /// Stops watching the listener for `ACCEPT_PAUSE`: `accept` failed in a
+    /// way that trying again at once would repeat, and a listener that stays
+    /// readable meanwhile would make the loop spin.
+    fn pause_accepting(&mut self) {
+        let _ = self.poller.deregister(&self.listener);
+        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+    }
+
+    /// Watches the listener again once a pause is over. Returns how long a
+    /// pause still lasts, the longest the next wait may take (`None`: no
+    /// pause, no limit).
+    fn resume_accepting_if_due(&mut self) -> Option<Duration> {
+        let left = self
+            .accept_paused_until?
+            .saturating_duration_since(Instant::now());
+        if !left.is_zero() {
+            return Some(left);
+        }
+        self.accept_paused_until = None;
+        let _ = self.poller.register(&self.listener, READ_ONLY);
+        None
     }
 
     fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
@@ -245,7 +282,7 @@ impl Server {
             }
             Ok(n) => {
                 self.log.received(client.peer, &data[..n]);
-                queue.push(data[..n].to_vec());
+                queue.push(&data[..n]);
                 if queue.is_full() {
                     self.log.pausing(client.peer, queue.pending());
                     client.paused = true;

@@ -1,0 +1,406 @@
+//! The edge-triggered server (the default).
+//!
+//! Each socket is registered with `EPOLLET`: the kernel reports it when
+//! something happens to it (data arrives, room is freed after a write that
+//! found none), not for as long as it stays ready. So each handler works
+//! until the kernel says there is no more: accept until `WouldBlock`, read
+//! until the socket is empty, write until the queue is empty or the socket
+//! is full. The interest stays the same for a client's whole life, but for
+//! `EPOLLOUT`, asked for only while echo waits for room in the socket.
+//!
+//! Two rules make that correct and fair:
+//! - a read shorter than the buffer usually means the socket is empty, but
+//!   not always: TCP stops a read at an urgent byte, and an end-of-file can
+//!   arrive with the data. When the event says so (`EPOLLPRI`, `EPOLLRDHUP`,
+//!   `EPOLLHUP`, `EPOLLERR`), the handler reads on until `WouldBlock`;
+//! - a client gets at most [`READS_PER_TURN`] reads per turn. One with data
+//!   left goes on `ready_again`, once (a flag says it is there), and its next
+//!   reads wait until every other client has had its turn.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use echo_common::net::{ACCEPT_PAUSE, AcceptAction, accept_action};
+use echo_common::{Log, MessageQueue, READ_SIZE, SpareFd, exit_with_error};
+use epoll_edge::FdMap;
+use epoll_edge::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, PRI, RDHUP};
+
+/// How many reads one connection gets per turn before the others get theirs.
+const READS_PER_TURN: usize = 16;
+
+/// What every client is watched for: data, urgent data, the peer's
+/// end-of-file, edge-triggered. (`EPOLLHUP` and `EPOLLERR` come unasked.)
+const READING: Events = IN | PRI | RDHUP | ET;
+
+/// Everything a client needs, its output queue included.
+struct Client {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Echo the socket could not take yet, oldest first.
+    queue: MessageQueue,
+    /// The client has sent end-of-file; close once its echo is delivered.
+    done_reading: bool,
+    /// Its queue is full: reads wait until the client takes its echo.
+    paused: bool,
+    /// An event said a short read may not mean an empty socket (urgent
+    /// data, end-of-file, an error): read until `WouldBlock`.
+    read_to_the_end: bool,
+    /// It is on `ready_again`, so it is not added twice.
+    ready_again: bool,
+    /// The interest registered with epoll now.
+    interest: Events,
+}
+
+/// Everything the loop keeps.
+struct Server {
+    listener: TcpListener,
+    epoll: Epoll,
+    clients: FdMap<Client>,
+    /// Clients that used up their turn with data left to read. No new edge
+    /// will announce that data: the loop comes back to them itself.
+    ready_again: Vec<RawFd>,
+    /// After an `accept` error that is not one client's: when to try again.
+    accept_paused_until: Option<Instant>,
+    /// Where reads land, one buffer for every client.
+    data: Vec<u8>,
+    spare: SpareFd,
+    log: Log,
+}
+
+pub(crate) fn serve(epoll: Epoll, listener: TcpListener, log: Log) -> ! {
+    // ANCHOR: setup
+    epoll
+        .register(&listener, IN | ET)
+        .unwrap_or_else(|e| exit_with_error(e));
+    let mut server = Server {
+        listener,
+        epoll,
+        clients: FdMap::new(),
+        ready_again: Vec::new(),
+        accept_paused_until: None,
+        data: vec![0; READ_SIZE],
+        spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
+        log,
+    };
+    // ANCHOR_END: setup
+
+    // ANCHOR: loop
+    let mut events = Vec::new();
+    loop {
+        let timeout = server.timeout();
+        if timeout.is_none() {
+            server.log.waiting();
+        }
+        if let Err(e) = server.epoll.wait(&mut events, timeout) {
+            exit_with_error(format_args!("epoll_wait failed: {e}"));
+        }
+        for &(fd, flags) in &events {
+            if fd == server.listener.as_raw_fd() {
+                server.accept_all();
+            } else {
+                server.handle_event(fd, flags);
+            }
+        }
+        if server
+            .accept_paused_until
+            .is_some_and(|t| Instant::now() >= t)
+        {
+            // No edge will come for the clients that waited meanwhile.
+            server.accept_paused_until = None;
+            server.accept_all();
+        }
+        // Each client with data left gets one more turn, after the others.
+        for fd in std::mem::take(&mut server.ready_again) {
+            if let Some(client) = server.clients.get_mut(fd) {
+                client.ready_again = false;
+                server.handle_readable(fd);
+            }
+        }
+    }
+    // ANCHOR_END: loop
+}
+
+impl Server {
+    /// How long the next wait may sleep: not at all if clients have data
+    /// left, until accepting resumes if it is paused, else for ever.
+    fn timeout(&self) -> Option<Duration> {
+        if !self.ready_again.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        self.accept_paused_until
+            .map(|t| t.saturating_duration_since(Instant::now()))
+    }
+
+    // ANCHOR: accept
+    /// Accepts every waiting client: the listener is reported once however
+    /// many clients are waiting.
+    fn accept_all(&mut self) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let error = match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    self.add_client(stream, peer);
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => e,
+            };
+            match accept_action(&error) {
+                AcceptAction::Retry => {}
+                AcceptAction::ShedOne => {
+                    // Take the client with the spare descriptor and close it,
+                    // then go on: the waiting ones are refused the same way
+                    // rather than left behind an edge that has passed.
+                    let peer = self.spare.shed(&self.listener);
+                    self.log.refusing(peer, "out of file descriptors");
+                    if peer.is_none() {
+                        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                        return;
+                    }
+                }
+                AcceptAction::Pause => {
+                    // Out of memory, or something unexpected: spinning would
+                    // not help, and giving up would strand the waiting
+                    // clients. Try again shortly.
+                    self.log.accept_failed(&error);
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
+        // Registering checks readiness at once, so data that came with the
+        // handshake is reported by the next wait.
+        let setup = stream
+            .set_nonblocking(true)
+            .and_then(|()| echo_common::tune_connection(&stream))
+            .and_then(|()| self.epoll.register(&stream, READING));
+        if let Err(e) = setup {
+            self.log.dropping(peer, &e);
+            return;
+        }
+        self.log.new_connection(peer);
+        let client = Client {
+            peer,
+            queue: MessageQueue::new(),
+            done_reading: false,
+            paused: false,
+            read_to_the_end: false,
+            ready_again: false,
+            interest: READING,
+            stream,
+        };
+        let _ = self.clients.insert(client.stream.as_raw_fd(), client);
+    }
+    // ANCHOR_END: accept
+
+    // ANCHOR: event
+    fn handle_event(&mut self, fd: RawFd, flags: Events) {
+        let Some(client) = self.clients.get_mut(fd) else {
+            return;
+        };
+        if flags & (PRI | RDHUP | HUP | ERR) != 0 {
+            // Urgent data, end-of-file or an error: a short read is no
+            // longer proof that the socket is empty.
+            client.read_to_the_end = true;
+        }
+        if flags & OUT != 0 && !client.queue.is_empty() {
+            self.handle_writable(fd);
+        }
+        // A client on `ready_again` reads there, once per turn.
+        let readable = flags & (IN | PRI | RDHUP | HUP | ERR) != 0;
+        if readable && self.clients.get(fd).is_some_and(|c| !c.ready_again) {
+            self.handle_readable(fd);
+        }
+    }
+    // ANCHOR_END: event
+
+    // ANCHOR: readable
+    /// Reads what the client sent, up to a turn's worth, and echoes it.
+    fn handle_readable(&mut self, fd: RawFd) {
+        let Some(client) = self.clients.get_mut(fd) else {
+            return;
+        };
+        for _ in 0..READS_PER_TURN {
+            if client.done_reading || client.paused {
+                return self.settle(fd);
+            }
+            let n = match client.stream.read(&mut self.data) {
+                // Zero bytes: the client will send no more. Its echo may
+                // still be queued; it is delivered before the socket closes.
+                Ok(0) => {
+                    if !client.queue.is_empty() {
+                        self.log.end_of_input(client.peer, client.queue.pending());
+                    }
+                    client.done_reading = true;
+                    return self.settle(fd);
+                }
+                Ok(n) => n,
+                // Empty for now: the next arrival is a new edge.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    client.read_to_the_end = false;
+                    return self.settle(fd);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.log.dropping(client.peer, &e);
+                    return self.close(fd);
+                }
+            };
+            self.log.received(client.peer, &self.data[..n]);
+            if let Err(e) = send_or_queue(client, &self.data[..n], &self.log) {
+                self.log.dropping(client.peer, &e);
+                return self.close(fd);
+            }
+            if client.queue.is_full() {
+                // The client is not reading its echo: stop reading from it
+                // until the queue drains, so memory stays bounded.
+                self.log.pausing(client.peer, client.queue.pending());
+                client.paused = true;
+            }
+            if n < self.data.len() && !client.read_to_the_end {
+                // A short read: the socket is empty, and saying so with one
+                // more read (and its `WouldBlock`) would cost a system call.
+                return self.settle(fd);
+            }
+        }
+        // Turn used up with data perhaps left: come back after the others.
+        self.read_again_later(fd);
+        self.settle(fd);
+    }
+    // ANCHOR_END: readable
+
+    // ANCHOR: writable
+    fn handle_writable(&mut self, fd: RawFd) {
+        let Some(client) = self.clients.get_mut(fd) else {
+            return;
+        };
+        if let Err(e) = send_queued(client, &self.log) {
+            self.log.dropping(client.peer, &e);
+            return self.close(fd);
+        }
+        self.settle(fd);
+    }
+    // ANCHOR_END: writable
+
+    // ANCHOR: settle
+    /// After a read or a write: closes a client that is done, resumes one
+    /// that has room again, and asks for `EPOLLOUT` only while echo waits
+    /// for room (one `epoll_ctl` when that changes, none otherwise).
+    fn settle(&mut self, fd: RawFd) {
+        let Some(client) = self.clients.get_mut(fd) else {
+            return;
+        };
+        if client.done_reading && client.queue.is_empty() {
+            self.log.closing(client.peer);
+            return self.close(fd);
+        }
+        if client.paused && !client.queue.is_full() {
+            // It has room again. No edge will report the data it sent
+            // meanwhile: go and look.
+            self.log.resuming(client.peer);
+            client.paused = false;
+            self.read_again_later(fd);
+        }
+        let Some(client) = self.clients.get_mut(fd) else {
+            return;
+        };
+        let wanted = if client.queue.is_empty() {
+            READING
+        } else {
+            READING | OUT
+        };
+        if wanted != client.interest {
+            match self.epoll.modify(&client.stream, wanted) {
+                Ok(()) => client.interest = wanted,
+                Err(e) => {
+                    self.log.dropping(client.peer, &e);
+                    self.close(fd);
+                }
+            }
+        }
+    }
+
+    /// Puts a client on `ready_again`, unless it is there already.
+    fn read_again_later(&mut self, fd: RawFd) {
+        if let Some(client) = self.clients.get_mut(fd)
+            && !client.ready_again
+        {
+            client.ready_again = true;
+            self.ready_again.push(fd);
+        }
+    }
+    // ANCHOR_END: settle
+
+    /// Forgets a client; dropping its stream closes the socket, after it has
+    /// left the epoll set. Its descriptor number may be reused by the next
+    /// `accept`, so it leaves `ready_again` too.
+    fn close(&mut self, fd: RawFd) {
+        if let Some(client) = self.clients.remove(fd) {
+            if client.ready_again {
+                self.ready_again.retain(|&again| again != fd);
+            }
+            let _ = self.epoll.deregister(&client.stream);
+        }
+    }
+}
+
+// ANCHOR: send
+/// Echoes `data` at once, straight from the read buffer, unless older
+/// output is still waiting: usually the socket takes it all, and the queue
+/// is not needed. What the socket does not take is queued, to go out when
+/// `EPOLLOUT` says there is room.
+fn send_or_queue(client: &mut Client, data: &[u8], log: &Log) -> io::Result<()> {
+    let mut sent = 0;
+    if client.queue.is_empty() {
+        log.sending(client.peer, data);
+        match (&client.stream).write(data) {
+            Ok(n) => sent = n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        if sent < data.len() {
+            log.sent_part(client.peer, sent, data.len());
+        }
+    }
+    client.queue.push(&data[sent..]);
+    Ok(())
+}
+
+/// Sends queued output until the queue is empty or the socket is full (an
+/// `EPOLLOUT` edge will say when it has room again).
+fn send_queued(client: &mut Client, log: &Log) -> io::Result<()> {
+    while let Some(next_msg) = client.queue.front() {
+        log.sending(client.peer, next_msg);
+        match (&client.stream).write(next_msg) {
+            Ok(sent) => {
+                let all = sent == next_msg.len();
+                if !all {
+                    // The socket buffer is full: the rest stays at the head
+                    // of the queue.
+                    log.sent_part(client.peer, sent, next_msg.len());
+                }
+                client.queue.advance(sent);
+                if !all {
+                    return Ok(());
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    log.queue_empty(client.peer);
+    Ok(())
+}
+// ANCHOR_END: send
