@@ -31,11 +31,37 @@ pub(crate) fn connect_small(
     timeout: Duration,
     rcvbuf: usize,
 ) -> Result<TcpStream, String> {
+    connect_with(addr, timeout, rcvbuf, None)
+}
+
+/// Like [`connect_small`], and announcing a maximum segment size of `mss`
+/// bytes (`TCP_MAXSEG`), which the server's side of the connection adopts
+/// too: its send buffer, sized in segments, stays small.
+pub(crate) fn connect_narrow(
+    addr: SocketAddr,
+    timeout: Duration,
+    rcvbuf: usize,
+    mss: u32,
+) -> Result<TcpStream, String> {
+    connect_with(addr, timeout, rcvbuf, Some(mss))
+}
+
+fn connect_with(
+    addr: SocketAddr,
+    timeout: Duration,
+    rcvbuf: usize,
+    mss: Option<u32>,
+) -> Result<TcpStream, String> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)
         .map_err(|e| format!("socket: {e}"))?;
     socket
         .set_recv_buffer_size(rcvbuf)
         .map_err(|e| format!("SO_RCVBUF: {e}"))?;
+    if let Some(mss) = mss {
+        socket
+            .set_tcp_mss(mss)
+            .map_err(|e| format!("TCP_MAXSEG: {e}"))?;
+    }
     socket
         .connect_timeout(&addr.into(), timeout)
         .map_err(|e| format!("connect to {addr}: {e}"))?;

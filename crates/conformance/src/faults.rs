@@ -17,7 +17,11 @@ const SOCKET_TIMEOUT: Duration = Duration::from_secs(10);
 const WATCH: Duration = Duration::from_secs(3);
 
 /// Sends `message` on `stream` and waits (at most `timeout`) for its echo.
-fn exchange(stream: &mut TcpStream, message: &[u8], timeout: Duration) -> Result<(), String> {
+pub(crate) fn exchange(
+    stream: &mut TcpStream,
+    message: &[u8],
+    timeout: Duration,
+) -> Result<(), String> {
     stream
         .write_all(message)
         .map_err(|e| format!("send: {e}"))?;

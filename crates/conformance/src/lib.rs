@@ -1,4 +1,4 @@
-//! The conformance suite: ten checks that any echo server following the
+//! The conformance suite: thirteen checks that any echo server following the
 //! workspace's contract must pass, whichever way it multiplexes.
 //!
 //! The contract: the server takes `--host`, `--port` (0 picks a free port)
@@ -33,6 +33,7 @@ mod client;
 mod data;
 mod faults;
 mod load;
+mod stress;
 
 /// How a server multiplexes its clients. It decides what some checks expect:
 /// `select` servers cannot watch descriptors at or above `FD_SETSIZE` and
@@ -161,6 +162,15 @@ pub struct Sizes {
     pub many_select: usize,
     /// Churn: connect / echo / close cycles.
     pub churn: usize,
+    /// Fairness: how long the ping client measures its round trips while
+    /// the floods run.
+    pub fairness_duration: Duration,
+    /// Trickle: this many clients...
+    pub trickle_clients: usize,
+    /// ...each sending at most this many bytes, one byte per `write`...
+    pub trickle_bytes: usize,
+    /// ...for at most this long.
+    pub trickle_time: Duration,
     /// Seed of the random payloads and write sizes (a failure can be
     /// replayed with `CONFORMANCE_SEED`).
     pub seed: u64,
@@ -185,18 +195,27 @@ impl Sizes {
             many: 10_000,
             many_select: 1_100,
             churn: 20_000,
+            fairness_duration: Duration::from_secs(6),
+            trickle_clients: 8,
+            trickle_bytes: MIB,
+            trickle_time: Duration::from_secs(10),
             seed: fresh_seed(),
             preset: "full",
         }
     }
 
-    /// The default: the full sizes, but a shorter pause for the slow readers
-    /// and fewer churn cycles, which is where the time goes. (On loopback,
-    /// 10,000 connections take a second or two, so they stay.)
+    /// The default: the full sizes, but a shorter pause for the slow readers,
+    /// fewer churn cycles, a shorter fairness measurement and fewer trickling
+    /// clients, which is where the time goes. (On loopback, 10,000
+    /// connections take a second or two, so they stay.)
     pub fn quick() -> Self {
         Sizes {
             slow_pause: Duration::from_secs(2),
             churn: 5_000,
+            fairness_duration: Duration::from_secs(3),
+            trickle_clients: 4,
+            trickle_bytes: 512 * KIB,
+            trickle_time: Duration::from_secs(5),
             preset: "quick",
             ..Sizes::full()
         }
@@ -341,7 +360,7 @@ impl Check {
 }
 
 /// Every check, in the order the suite runs them.
-pub const CHECKS: [Check; 10] = [
+pub const CHECKS: [Check; 13] = [
     Check {
         name: "integrity",
         about: "concurrent clients send random bytes in random-size writes while reading; all come back in order",
@@ -392,6 +411,21 @@ pub const CHECKS: [Check; 10] = [
         about: "unknown flag, invalid port, port in use, unresolvable host: one error line, non-zero exit",
         body: faults::bad_arguments,
     },
+    Check {
+        name: "fairness",
+        about: "4 clients flood the server while a 5th pings: pings answered within 50 ms (p99), floods served alike",
+        body: stress::fairness,
+    },
+    Check {
+        name: "urgent",
+        about: "a byte sent urgent (MSG_OOB) comes back in place, and so do the bytes after it",
+        body: stress::urgent,
+    },
+    Check {
+        name: "trickle",
+        about: "clients send 1 byte per write without reading; memory stays bounded and every byte comes back",
+        body: stress::trickle,
+    },
 ];
 
 /// The check called `name`.
@@ -434,6 +468,12 @@ check_fns! {
     idle_cost => "idle-cost",
     /// Check 10: bad arguments.
     bad_arguments => "bad-arguments",
+    /// Check 11: a flood of data must not starve a client that sends little.
+    fairness => "fairness",
+    /// Check 12: urgent data stays in the stream and strands nothing.
+    urgent => "urgent",
+    /// Check 13: one-byte writes; memory per queued byte.
+    trickle => "trickle",
 }
 
 /// The outcome of a run of several checks.

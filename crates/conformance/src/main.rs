@@ -32,7 +32,9 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Use the full sizes (also CONFORMANCE_FULL=1): 20,000 churn cycles
-    /// instead of 5,000, slow readers paused 5 s instead of 2
+    /// instead of 5,000, slow readers paused 5 s instead of 2, pings timed
+    /// for 6 s instead of 3, 8 trickling clients of 1 MiB instead of 4 of
+    /// 512 KiB
     #[arg(long)]
     full: bool,
     /// Seed for the random payloads (also CONFORMANCE_SEED)

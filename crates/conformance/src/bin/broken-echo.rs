@@ -1,14 +1,17 @@
 //! A thread-per-connection echo server that can be told to be wrong in one
 //! way at a time (`--fault NAME`), so the conformance suite's own tests can
 //! show that each check fails when it should. Without `--fault` it is a
-//! correct server: blocking writes give it backpressure for free.
+//! correct server: blocking writes give it backpressure for free, each
+//! connection's thread takes its turn from the scheduler, and urgent data
+//! stays in the stream (`SO_OOBINLINE`).
 //!
 //! Not a chapter: nothing here is meant to be copied.
 #![forbid(unsafe_code)]
 
+use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -53,9 +56,23 @@ enum Fault {
     BusyIdle,
     /// Panics (several lines) instead of printing an error (bad-arguments).
     PanicOnBadArgs,
+    /// Echoes while holding a lock every connection shares, and keeps it for
+    /// up to 200 ms while reads come back full: one busy client holds up
+    /// all the others (fairness).
+    Greedy,
+    /// Leaves `SO_OOBINLINE` off, so an urgent byte is set aside out of
+    /// band, where plain reads never see it (urgent).
+    NoOobInline,
+    /// Stops reading at 256 KiB queued, as it should, but queues each read
+    /// in a 64 KiB buffer of its own, however few bytes it holds (trickle).
+    PinnedBuffers,
 }
 
 const CHUNK: usize = 64 * 1024;
+/// How long a greedy connection keeps the lock while its reads come back full.
+const GREEDY_TURN: Duration = Duration::from_millis(200);
+/// Queued bytes at which a pinned-buffers connection stops reading.
+const PENDING_LIMIT: usize = 256 * 1024;
 
 fn main() {
     let args: Args = parse_args();
@@ -123,9 +140,20 @@ fn accept_loop(listener: &TcpListener, fault: Option<Fault>, log: Log) {
 }
 
 fn serve(mut stream: TcpStream, peer: SocketAddr, fault: Option<Fault>, log: Log) {
+    let tuned = if fault == Some(Fault::NoOobInline) {
+        stream.set_nodelay(true)
+    } else {
+        echo_common::tune_connection(&stream)
+    };
+    if let Err(e) = tuned {
+        log.dropping(peer, &e);
+        return;
+    }
     let result = match fault {
         Some(Fault::NoBackpressure) => echo_unbounded(&stream),
         Some(Fault::CloseOnEof) => echo_batched(&stream),
+        Some(Fault::Greedy) => echo_greedy(&mut stream),
+        Some(Fault::PinnedBuffers) => echo_pinned(&stream),
         _ => echo(&mut stream, fault == Some(Fault::DropBytes)),
     };
     match result {
@@ -203,4 +231,116 @@ fn echo_unbounded(stream: &TcpStream) -> io::Result<()> {
     }
     drop(tx);
     sender.join().unwrap_or(Ok(()))
+}
+
+/// The lock greedy connections echo under.
+static TURN: Mutex<()> = Mutex::new(());
+
+/// Waits for data without the lock, then echoes under it, and keeps it while
+/// reads come back full (more is likely waiting), for up to 200 ms.
+fn echo_greedy(stream: &mut TcpStream) -> io::Result<()> {
+    let mut buf = vec![0; CHUNK];
+    loop {
+        let mut n = match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let turn = TURN.lock().unwrap_or_else(PoisonError::into_inner);
+        let start = Instant::now();
+        loop {
+            stream.write_all(&buf[..n])?;
+            if n < CHUNK || start.elapsed() >= GREEDY_TURN {
+                break;
+            }
+            n = match stream.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => 0,
+                Err(e) => return Err(e),
+            };
+        }
+        drop(turn);
+        // Out of the way for a moment, so that a waiting connection gets the
+        // lock rather than this one again.
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The reads a pinned-buffers connection has queued, and their bytes.
+#[derive(Default)]
+struct Pinned {
+    reads: VecDeque<Vec<u8>>,
+    bytes: usize,
+    /// The reader saw end-of-file or an error, or the writer failed.
+    done: bool,
+}
+
+/// A reader (this thread) queues each read in its own 64 KiB buffer and
+/// stops at 256 KiB of queued bytes; a writer thread sends them.
+fn echo_pinned(stream: &TcpStream) -> io::Result<()> {
+    let shared = Arc::new((Mutex::new(Pinned::default()), Condvar::new()));
+    let mut writer = stream.try_clone()?;
+    let sender = {
+        let shared = Arc::clone(&shared);
+        thread::spawn(move || -> io::Result<()> {
+            let (lock, cvar) = &*shared;
+            loop {
+                let next = {
+                    let mut q = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                    while q.reads.is_empty() && !q.done {
+                        q = cvar.wait(q).unwrap_or_else(PoisonError::into_inner);
+                    }
+                    q.reads.pop_front()
+                };
+                let Some(data) = next else {
+                    return writer.shutdown(std::net::Shutdown::Write);
+                };
+                let sent = writer.write_all(&data);
+                let mut q = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                q.bytes -= data.len();
+                if sent.is_err() {
+                    q.done = true;
+                }
+                cvar.notify_all();
+                drop(q);
+                sent?;
+            }
+        })
+    };
+    let (lock, cvar) = &*shared;
+    let mut reader = stream;
+    let result = loop {
+        {
+            let mut q = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            while q.bytes >= PENDING_LIMIT && !q.done {
+                q = cvar.wait(q).unwrap_or_else(PoisonError::into_inner);
+            }
+            if q.done {
+                break Ok(());
+            }
+        }
+        // A fresh buffer for every read, kept whole however little it holds.
+        let mut buf = vec![0; CHUNK];
+        match reader.read(&mut buf) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                buf.truncate(n);
+                let mut q = lock.lock().unwrap_or_else(PoisonError::into_inner);
+                q.bytes += n;
+                q.reads.push_back(buf);
+                cvar.notify_all();
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => break Err(e),
+        }
+    };
+    {
+        let mut q = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        q.done = true;
+        cvar.notify_all();
+    }
+    let sent = sender.join().unwrap_or(Ok(()));
+    result.and(sent)
 }
