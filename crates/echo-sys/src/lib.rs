@@ -197,6 +197,8 @@ fn clock_gettime(clock: libc::clockid_t) -> io::Result<Duration> {
 
 #[cfg(target_os = "linux")]
 pub mod epoll;
+#[cfg(target_os = "linux")]
+pub mod signal;
 
 #[cfg(test)]
 mod tests {

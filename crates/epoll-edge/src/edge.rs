@@ -22,10 +22,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
+use crate::FdMap;
+use crate::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, PRI, RDHUP};
 use echo_common::net::{ACCEPT_PAUSE, AcceptAction, accept_action};
 use echo_common::{Log, MessageQueue, READ_SIZE, SpareFd, exit_with_error};
-use epoll_edge::FdMap;
-use epoll_edge::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, PRI, RDHUP};
 
 /// How many reads one connection gets per turn before the others get theirs.
 const READS_PER_TURN: usize = 16;
@@ -49,12 +49,14 @@ struct Client {
     read_to_the_end: bool,
     /// It is on `ready_again`, so it is not added twice.
     ready_again: bool,
+    /// A clean stop has shut down its sending side.
+    write_shut: bool,
     /// The interest registered with epoll now.
     interest: Events,
 }
 
 /// Everything the loop keeps.
-struct Server {
+pub struct Server {
     listener: TcpListener,
     epoll: Epoll,
     clients: FdMap<Client>,
@@ -66,63 +68,103 @@ struct Server {
     /// Where reads land, one buffer for every client.
     data: Vec<u8>,
     spare: SpareFd,
+    /// What the listener did for this loop.
+    pub stats: AcceptStats,
     log: Log,
 }
 
-pub(crate) fn serve(epoll: Epoll, listener: TcpListener, log: Log) -> ! {
+// ANCHOR: serve
+/// Chapter 6's server: one loop, for ever.
+pub fn serve(epoll: Epoll, listener: TcpListener, log: Log) -> ! {
+    let mut server =
+        Server::new(epoll, listener, IN | ET, log).unwrap_or_else(|e| exit_with_error(e));
+    let mut events = Vec::new();
+    loop {
+        if let Err(e) = server.turn(&mut events) {
+            exit_with_error(format_args!("epoll_wait failed: {e}"));
+        }
+    }
+}
+// ANCHOR_END: serve
+
+/// What the listener did for one loop, for `epoll-threads --stats`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AcceptStats {
+    /// Events for the listener: times it woke this loop.
+    pub wakeups: u64,
+    /// Connections accepted.
+    pub accepted: u64,
+    /// Wake-ups whose first `accept` found nobody: another loop was faster.
+    pub empty: u64,
+}
+
+impl Server {
     // ANCHOR: setup
-    epoll
-        .register(&listener, IN | ET)
-        .unwrap_or_else(|e| exit_with_error(e));
-    let mut server = Server {
-        listener,
-        epoll,
-        clients: FdMap::new(),
-        ready_again: Vec::new(),
-        accept_paused_until: None,
-        data: vec![0; READ_SIZE],
-        spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
-        log,
-    };
+    /// A server for the clients of `listener`, which is registered for
+    /// `listener_events` (edge-triggered here; `epoll-threads` shares one
+    /// listener between loops in other ways).
+    pub fn new(
+        epoll: Epoll,
+        listener: TcpListener,
+        listener_events: Events,
+        log: Log,
+    ) -> io::Result<Server> {
+        epoll.register(&listener, listener_events)?;
+        Ok(Server {
+            listener,
+            epoll,
+            clients: FdMap::new(),
+            ready_again: Vec::new(),
+            accept_paused_until: None,
+            data: vec![0; READ_SIZE],
+            spare: SpareFd::new()?,
+            stats: AcceptStats::default(),
+            log,
+        })
+    }
     // ANCHOR_END: setup
 
     // ANCHOR: loop
-    let mut events = Vec::new();
-    loop {
-        let timeout = server.timeout();
+    /// One turn of the loop: wait, handle every event, then give each
+    /// client with data left one more turn, after the others. Events for
+    /// descriptors that are not the server's are left in `events` for the
+    /// caller (`epoll-threads` watches its stop signal in the same epoll
+    /// instance).
+    pub fn turn(&mut self, events: &mut Vec<(RawFd, Events)>) -> io::Result<()> {
+        let timeout = self.timeout();
         if timeout.is_none() {
-            server.log.waiting();
+            self.log.waiting();
         }
-        if let Err(e) = server.epoll.wait(&mut events, timeout) {
-            exit_with_error(format_args!("epoll_wait failed: {e}"));
-        }
-        for &(fd, flags) in &events {
-            if fd == server.listener.as_raw_fd() {
-                server.accept_all();
+        self.epoll.wait(events, timeout)?;
+        events.retain(|&(fd, flags)| {
+            if fd == self.listener.as_raw_fd() {
+                self.stats.wakeups += 1;
+                self.accept_all();
+            } else if self.clients.contains(fd) {
+                self.handle_event(fd, flags);
             } else {
-                server.handle_event(fd, flags);
+                return true;
             }
-        }
-        if server
+            false
+        });
+        if self
             .accept_paused_until
             .is_some_and(|t| Instant::now() >= t)
         {
             // No edge will come for the clients that waited meanwhile.
-            server.accept_paused_until = None;
-            server.accept_all();
+            self.accept_paused_until = None;
+            self.accept_all();
         }
-        // Each client with data left gets one more turn, after the others.
-        for fd in std::mem::take(&mut server.ready_again) {
-            if let Some(client) = server.clients.get_mut(fd) {
+        for fd in std::mem::take(&mut self.ready_again) {
+            if let Some(client) = self.clients.get_mut(fd) {
                 client.ready_again = false;
-                server.handle_readable(fd);
+                self.handle_readable(fd);
             }
         }
+        Ok(())
     }
     // ANCHOR_END: loop
-}
 
-impl Server {
     /// How long the next wait may sleep: not at all if clients have data
     /// left, until accepting resumes if it is paused, else for ever.
     fn timeout(&self) -> Option<Duration> {
@@ -140,13 +182,19 @@ impl Server {
         if self.accept_paused_until.is_some() {
             return;
         }
+        let mut first = true;
         loop {
             let error = match self.listener.accept() {
                 Ok((stream, peer)) => {
+                    self.stats.accepted += 1;
                     self.add_client(stream, peer);
+                    first = false;
                     continue;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.stats.empty += u64::from(first);
+                    return;
+                }
                 Err(e) => e,
             };
             match accept_action(&error) {
@@ -193,6 +241,7 @@ impl Server {
             paused: false,
             read_to_the_end: false,
             ready_again: false,
+            write_shut: false,
             interest: READING,
             stream,
         };
@@ -349,6 +398,87 @@ impl Server {
             let _ = self.epoll.deregister(&client.stream);
         }
     }
+}
+
+/// A clean stop, for `epoll-threads`: what the loop does once it has been
+/// told to stop.
+impl Server {
+    // ANCHOR: shut_down
+    /// Stops accepting, delivers the echo each client is owed, half-closes
+    /// each connection so that its client reads its echo and then
+    /// end-of-file, and waits up to `grace` for the clients to close. What a
+    /// client sends meanwhile is read and dropped: a socket closed with
+    /// unread data would send a reset, and the client could lose the echo it
+    /// was owed. Returns how many connections were closed.
+    pub fn shut_down(&mut self, events: &mut Vec<(RawFd, Events)>, grace: Duration) -> usize {
+        let _ = self.epoll.deregister(&self.listener);
+        let deadline = Instant::now() + grace;
+        let fds: Vec<RawFd> = (0..=self.clients.max_fd())
+            .filter(|&fd| self.clients.contains(fd))
+            .collect();
+        let closing = fds.len();
+        for &fd in &fds {
+            if let Some(client) = self.clients.get_mut(fd) {
+                // Level-triggered from now on: nothing is left for a later
+                // turn, so no `ready_again` is needed.
+                client.interest = 0;
+            }
+            self.wind_down(fd, IN | OUT);
+        }
+        while !self.clients.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.epoll.wait(events, Some(left)).is_err() {
+                break;
+            }
+            for &(fd, flags) in events.iter() {
+                self.wind_down(fd, flags);
+            }
+        }
+        // Time is up: the rest are closed as they are.
+        for fd in fds {
+            self.close(fd);
+        }
+        closing
+    }
+
+    /// One step of a client's clean stop: send what is owed, then shut down
+    /// the sending side; read and drop whatever arrives, until end-of-file.
+    fn wind_down(&mut self, fd: RawFd, flags: Events) {
+        let Some(client) = self.clients.get_mut(fd) else {
+            return;
+        };
+        if flags & (OUT | HUP | ERR) != 0 && send_queued(client, &self.log).is_err() {
+            return self.close(fd);
+        }
+        if client.queue.is_empty() && !client.write_shut {
+            client.write_shut = true;
+            if client.stream.shutdown(std::net::Shutdown::Write).is_err() {
+                return self.close(fd);
+            }
+        }
+        if flags & (IN | RDHUP | HUP | ERR) != 0 {
+            match client.stream.read(&mut self.data) {
+                Ok(0) => client.done_reading = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(fd),
+            }
+        }
+        if client.done_reading && client.write_shut {
+            self.log.closing(client.peer);
+            return self.close(fd);
+        }
+        let wanted = if client.done_reading { 0 } else { IN | RDHUP }
+            | if client.queue.is_empty() { 0 } else { OUT };
+        if wanted != client.interest {
+            match self.epoll.modify(&client.stream, wanted) {
+                Ok(()) => client.interest = wanted,
+                Err(_) => self.close(fd),
+            }
+        }
+    }
+    // ANCHOR_END: shut_down
 }
 
 // ANCHOR: send

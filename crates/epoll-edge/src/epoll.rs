@@ -36,6 +36,9 @@ mod flags {
     /// (data arrives, even onto data not yet read; buffer space is freed
     /// after a write that found none), not for as long as it stays ready.
     pub const ET: Events = libc::EPOLLET as Events;
+    /// Wake one of the epoll instances waiting on this descriptor, not all
+    /// (for a listener shared by several loops; `EPOLL_CTL_ADD` only).
+    pub const EXCLUSIVE: Events = libc::EPOLLEXCLUSIVE as Events;
 }
 // ANCHOR_END: flags
 
@@ -51,9 +54,10 @@ mod flags {
     pub const HUP: Events = 1 << 3;
     pub const ERR: Events = 1 << 4;
     pub const ET: Events = 1 << 5;
+    pub const EXCLUSIVE: Events = 1 << 7;
 }
 
-pub use flags::{ERR, ET, HUP, IN, OUT, PRI, RDHUP};
+pub use flags::{ERR, ET, EXCLUSIVE, HUP, IN, OUT, PRI, RDHUP};
 
 /// How many ready descriptors one `epoll_wait` can return; more stay ready
 /// for the next call.

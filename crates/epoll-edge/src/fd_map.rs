@@ -68,6 +68,11 @@ impl<T> FdMap<T> {
         self.get(fd).is_some()
     }
 
+    /// The highest descriptor that has ever had a slot (-1 if none).
+    pub fn max_fd(&self) -> RawFd {
+        RawFd::try_from(self.slots.len()).unwrap_or(RawFd::MAX) - 1
+    }
+
     /// How many descriptors have a value.
     pub fn len(&self) -> usize {
         self.len

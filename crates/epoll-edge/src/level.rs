@@ -17,10 +17,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
+use crate::FdMap;
+use crate::epoll::{ERR, Epoll, Events, HUP, IN, OUT};
 use echo_common::net::{ACCEPT_PAUSE, AcceptAction, accept_action};
 use echo_common::{Log, MessageQueue, READ_SIZE, SpareFd, exit_with_error};
-use epoll_edge::FdMap;
-use epoll_edge::epoll::{ERR, Epoll, Events, HUP, IN, OUT};
 
 /// Everything a client needs, its output queue included.
 struct Client {
@@ -52,7 +52,7 @@ struct Server {
     log: Log,
 }
 
-pub(crate) fn serve(epoll: Epoll, listener: TcpListener, log: Log) -> ! {
+pub fn serve(epoll: Epoll, listener: TcpListener, log: Log) -> ! {
     // ANCHOR: setup
     epoll
         .register(&listener, IN)

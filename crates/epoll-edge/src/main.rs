@@ -19,9 +19,7 @@
 use clap::Parser;
 use echo_common::{Log, ServerArgs, exit_with_error, listen, parse_args, raise_fd_limit};
 use epoll_edge::epoll::Epoll;
-
-mod edge;
-mod level;
+use epoll_edge::{edge, level};
 
 /// An echo server that multiplexes its clients with epoll.
 #[derive(Parser)]
