@@ -27,6 +27,7 @@ const CHAPTERS: &[&str] = &[
     "ch04-select-queue.md",
     "ch05-poll-queue.md",
     "ch06-epoll-edge.md",
+    "ch06a-epoll-threads.md",
     "ch07-select-poll-epoll.md",
     "ch08-corrections-and-myths.md",
     "benchmarks.md",
@@ -41,6 +42,7 @@ const SERVER_CHAPTERS: &[&str] = &[
     "ch04-select-queue.md",
     "ch05-poll-queue.md",
     "ch06-epoll-edge.md",
+    "ch06a-epoll-threads.md",
 ];
 
 /// The sections of a server chapter, in order.
