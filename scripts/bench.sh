@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs the experiments of the benchmarks page and renders the page.
 #
-#   scripts/bench.sh                the full plan (about 13 minutes on 2 cores): writes
+#   scripts/bench.sh                the full plan (about 20 minutes on 2 cores): writes
 #                                   bench-results/*.json, docs/src/benchmarks.md and
 #                                   docs/src/img/bench-*.svg
-#   scripts/bench.sh --quick        a short plan (under 2 minutes), into target/bench-quick/;
+#   scripts/bench.sh --quick        a short plan (a few minutes), into target/bench-quick/;
 #                                   the committed results and the page are left alone
 #   scripts/bench.sh --render-only  re-renders the page and charts from bench-results/
 #
@@ -24,7 +24,7 @@ esac
 
 start=$(date +%s)
 cargo build --release --workspace --bins --quiet
-bin=target/release
+bin=${CARGO_TARGET_DIR:-target}/release
 
 case "$mode" in
     full)

@@ -4,6 +4,9 @@
 # docs/transcripts/<chapter>/server.txt and client.txt. The first line of each
 # file is the command that produced it. The tests compare these files with a
 # fresh run, connection by connection, so rerun this after changing a log line.
+# The pages of the book keep copies of the transcripts; after capturing, this
+# copies the new files into them (BOOK_BLESS=1 cargo test -p book-tests), so
+# `cargo test -p book-tests` passes again. `git diff docs/` shows the changes.
 #
 # Usage: scripts/transcripts.sh [CHAPTER...]
 #   Default: every chapter with a folder in docs/transcripts/. A file
@@ -47,8 +50,23 @@ for ch in "${chapters[@]}"; do
   sleep 0.3
   kill "$pid"; wait "$pid" 2>/dev/null || true
   trap - EXIT
-  printf '$ cargo run -p multiclient\n%s\n' "$client" >"$dir/client.txt"
-  { printf '$ cargo run -p %s%s\n' "$package" "${flags:+ -- $flags}"; cat "$log"; } >"$dir/server.txt"
+  # The first line is the command that gives this run by hand: with the
+  # port, when it is not the default.
+  server_args=$flags client_args=
+  if [ "$port" != 10000 ]; then
+    server_args="${flags:+$flags }--port $port" client_args="--port $port"
+  fi
+  printf '$ cargo run -p multiclient%s\n%s\n' "${client_args:+ -- $client_args}" "$client" >"$dir/client.txt"
+  { printf '$ cargo run -p %s%s\n' "$package" "${server_args:+ -- $server_args}"; cat "$log"; } >"$dir/server.txt"
   rm -f "$log"
   echo "captured $dir"
 done
+
+# The pages show the transcripts verbatim: copy the new captures into them.
+if ! out=$(BOOK_BLESS=1 cargo test --quiet -p book-tests --test book \
+  excerpts_and_transcripts_equal_their_sources 2>&1); then
+  echo "$out" >&2
+  echo "the captures are in docs/transcripts, but copying them into the pages failed (above)" >&2
+  exit 1
+fi
+echo "copied the transcripts into the pages of docs/src (git diff docs/src shows the changes)"

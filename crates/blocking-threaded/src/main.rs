@@ -25,7 +25,7 @@ use std::thread;
 use clap::Parser;
 use echo_common::{
     ACCEPT_PAUSE, AcceptAction, Log, PyAddr, READ_SIZE, ServerArgs, SpareFd, accept_action,
-    exit_with_error, listen, parse_args, raise_fd_limit,
+    exit_with_error, listen, parse_args, parse_read_size, raise_fd_limit,
 };
 
 /// An echo server with a thread per connection, or a pool of threads.
@@ -34,6 +34,10 @@ use echo_common::{
 struct Args {
     #[command(flatten)]
     server: ServerArgs,
+    /// The most bytes read from a socket in one call (each connection has a
+    /// buffer of its own, so the default is small)
+    #[arg(long, value_name = "BYTES", default_value_t = READ_SIZE, value_parser = parse_read_size)]
+    read_size: usize,
     /// Serve with a fixed pool of N threads; client N+1 waits for a free one
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pool: Option<u16>,
@@ -59,22 +63,23 @@ fn main() {
     log.starting_up(&args.server.host, port);
     // ANCHOR_END: setup
 
+    let read_size = args.read_size;
     match args.pool {
         None => accept_loop(&listener, log, |stream, peer| {
-            spawn_client(stream, peer, log)
+            spawn_client(stream, peer, log, read_size)
         }),
-        Some(n) => run_pool(&listener, log, n),
+        Some(n) => run_pool(&listener, log, n, read_size),
     }
 }
 
 // ANCHOR: spawn
 /// A new thread for this client, named after it (the name shows in panic
 /// messages, debuggers and `top -H`).
-fn spawn_client(stream: TcpStream, peer: SocketAddr, log: Log) {
+fn spawn_client(stream: TcpStream, peer: SocketAddr, log: Log, read_size: usize) {
     let spawned = thread::Builder::new()
         .name(format!("client {peer}"))
         .stack_size(STACK_SIZE)
-        .spawn(move || serve(stream, peer, log));
+        .spawn(move || serve(stream, peer, log, read_size));
     // Out of threads or memory: this client is dropped (the closure, and
     // with it the socket, is dropped too), the server goes on.
     if let Err(e) = spawned {
@@ -86,7 +91,7 @@ fn spawn_client(stream: TcpStream, peer: SocketAddr, log: Log) {
 // ANCHOR: pool
 /// Starts `n` workers that take clients from a channel, then accepts clients
 /// and hands each to a free worker.
-fn run_pool(listener: &TcpListener, log: Log, n: u16) {
+fn run_pool(listener: &TcpListener, log: Log, n: u16, read_size: usize) {
     // Capacity 0: a hand-off completes only when a worker takes the client.
     let (handoff, clients) = crossbeam_channel::bounded::<(TcpStream, SocketAddr)>(0);
     // How many workers are serving a client (only used to say so in the log).
@@ -97,7 +102,7 @@ fn run_pool(listener: &TcpListener, log: Log, n: u16) {
             for (stream, peer) in clients {
                 busy.fetch_add(1, Ordering::Relaxed);
                 // A panic while serving one client must not shrink the pool.
-                let _ = catch_unwind(AssertUnwindSafe(|| serve(stream, peer, log)));
+                let _ = catch_unwind(AssertUnwindSafe(|| serve(stream, peer, log, read_size)));
                 busy.fetch_sub(1, Ordering::Relaxed);
             }
         };
@@ -180,14 +185,15 @@ fn shed_or_wait(listener: &TcpListener, spare: &mut SpareFd, err: &io::Error, lo
 /// Echoes one client until it has sent everything. Both calls block, so this
 /// thread holds no queue: it does not read more until its last read is sent,
 /// and a client that does not read its echo just stalls its own thread.
-fn serve(mut stream: TcpStream, peer: SocketAddr, log: Log) {
+fn serve(mut stream: TcpStream, peer: SocketAddr, log: Log, read_size: usize) {
     // Echoes go out at once (no Nagle delay), and urgent data stays in the
     // stream, to be echoed like any other byte.
     if let Err(e) = echo_common::tune_connection(&stream) {
         log.dropping(peer, &e);
         return;
     }
-    let mut data = [0u8; READ_SIZE];
+    // On the heap: the thread's stack is small (`STACK_SIZE`).
+    let mut data = vec![0u8; read_size];
     loop {
         match stream.read(&mut data) {
             // Zero bytes: the client will send no more, and all it sent has

@@ -1,8 +1,9 @@
 //! The book in `docs/` against the workspace as it is: every excerpt and
 //! transcript shown equals its source, every command shown names a real
 //! package and real flags, every link and picture resolves, and every chapter
-//! is in `SUMMARY.md` in order. The checks themselves, and why pages copy their
-//! listings instead of including them, are in `src/lib.rs`.
+//! is in `SUMMARY.md` in order, and every command shown ends by itself. The
+//! checks themselves, and why pages copy their listings instead of including
+//! them, are in `src/`.
 //!
 //! `BOOK_BLESS=1 cargo test -p book-tests` rewrites the pages' excerpts and
 //! transcripts from their sources first (then review `git diff docs/`).
@@ -13,8 +14,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use book_tests::{
-    Invocation, Runner, bless_page, check_fragments, check_invocation, check_links, check_page,
-    check_sections, headings, invocations, links,
+    Invocation, Runner, bless_page, check_commands_end, check_fragments, check_invocation,
+    check_links, check_page, check_sections, headings, invocations, links, svg_problems,
+    transcripts,
 };
 use test_support::workspace_root;
 
@@ -28,6 +30,7 @@ const CHAPTERS: &[&str] = &[
     "ch05-poll-queue.md",
     "ch06-epoll-edge.md",
     "ch06a-epoll-threads.md",
+    "ch06b-uring-completion.md",
     "ch07-select-poll-epoll.md",
     "ch08-corrections-and-myths.md",
     "benchmarks.md",
@@ -43,6 +46,7 @@ const SERVER_CHAPTERS: &[&str] = &[
     "ch05-poll-queue.md",
     "ch06-epoll-edge.md",
     "ch06a-epoll-threads.md",
+    "ch06b-uring-completion.md",
 ];
 
 /// The sections of a server chapter, in order.
@@ -126,12 +130,6 @@ fn excerpts_and_transcripts_equal_their_sources() {
             problems.insert(rel(&page) + " (bless)", unfixable);
         }
         problems.insert(rel(&page), check_page(&text, &read_source));
-    }
-    if problems.values().any(|v| !v.is_empty()) {
-        eprintln!(
-            "If a source changed on purpose, `BOOK_BLESS=1 cargo test -p book-tests` copies \
-             it into the pages; then read the prose around each changed block."
-        );
     }
     fail_on(problems);
 }
@@ -264,9 +262,8 @@ fn commands_in_the_docs_name_real_packages_and_flags() {
             .clone()
     };
 
-    let mut texts = files(&root.join("docs"), ".md");
+    let mut texts = reader_pages();
     texts.extend(files(&root.join("docs/transcripts"), ".txt"));
-    texts.push(root.join("README.md"));
     texts.retain(|p| !p.starts_with(root.join("docs/book")));
     let mut problems = BTreeMap::new();
     let mut seen = 0;
@@ -323,34 +320,6 @@ fn links_and_pictures_resolve_inside_the_book() {
     fail_on(problems);
 }
 
-/// Why a picture would not show, if it would not: not well-formed XML, not
-/// an `<svg>` root, or no `viewBox` to scale it to the page.
-fn svg_problems(text: &str) -> Vec<String> {
-    match roxmltree::Document::parse(text) {
-        Err(e) => vec![format!("not well-formed XML: {e}")],
-        Ok(doc) => {
-            let r = doc.root_element();
-            let mut v = Vec::new();
-            if r.tag_name().name() != "svg" {
-                v.push("the root element is not <svg>".to_string());
-            }
-            if r.attribute("viewBox").is_none() {
-                v.push("no viewBox: it would not scale with the page".to_string());
-            }
-            v
-        }
-    }
-}
-
-#[test]
-fn the_picture_check_fails_on_broken_svg() {
-    let good = r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><rect width="1" height="1"/></svg>"#;
-    assert!(svg_problems(good).is_empty());
-    assert!(svg_problems(&good.replace("</svg>", ""))[0].contains("well-formed"));
-    assert!(svg_problems(&good.replace(" viewBox=\"0 0 10 10\"", ""))[0].contains("viewBox"));
-    assert!(svg_problems("<html/>")[0].contains("not <svg>"));
-}
-
 #[test]
 fn pictures_are_well_formed_svg() {
     let pictures = files(&src_dir().join("img"), ".svg");
@@ -370,7 +339,8 @@ fn summary_lists_every_page_in_chapter_order() {
     let listed: Vec<String> = links(&summary).into_iter().map(|(_, t)| t).collect();
     assert_eq!(
         listed, CHAPTERS,
-        "SUMMARY.md lists the chapters out of order"
+        "SUMMARY.md must list the pages in this order (fix SUMMARY.md, or CHAPTERS in \
+         crates/book-tests/tests/book.rs when a page is added)"
     );
     let on_disk: BTreeSet<String> = files(&src, ".md")
         .iter()
@@ -401,24 +371,38 @@ fn server_chapters_have_every_section_in_order() {
 #[test]
 fn every_captured_transcript_is_shown_in_the_book() {
     let root = workspace_root();
-    let mut shown = BTreeSet::new();
-    for page in files(&src_dir(), ".md") {
-        for block in book_tests::blocks(&read(&page)).unwrap_or_default() {
-            if let Some(Ok(Some(book_tests::Source::Transcript { path }))) =
-                block.caption.as_deref().map(book_tests::source_of)
-            {
-                shown.insert(path);
-            }
-        }
-    }
-    let missing: Vec<String> = files(&root.join("docs/transcripts"), ".txt")
+    let pages: Vec<String> = files(&src_dir(), ".md").iter().map(|p| read(p)).collect();
+    let pages: Vec<&str> = pages.iter().map(String::as_str).collect();
+    let captured: Vec<String> = files(&root.join("docs/transcripts"), ".txt")
         .iter()
         .map(|p| rel(p))
-        .filter(|p| !shown.contains(p))
         .collect();
-    assert!(
-        missing.is_empty(),
-        "captured but shown on no page (add a block captioned with the file's path to the \
-         chapter, then `BOOK_BLESS=1 cargo test -p book-tests`): {missing:#?}"
+    let problems = transcripts::check_all_shown(captured.iter().map(String::as_str), &pages);
+    fail_on(BTreeMap::from([("docs/transcripts".to_string(), problems)]));
+}
+
+/// The pages a reader runs commands from: the book, the README and the
+/// exercises' READMEs.
+fn reader_pages() -> Vec<PathBuf> {
+    let root = workspace_root();
+    let mut pages = files(&src_dir(), ".md");
+    pages.push(root.join("README.md"));
+    pages.push(root.join("exercises/README.md"));
+    pages.extend(
+        files(&root.join("exercises"), "/README.md")
+            .into_iter()
+            .filter(|p| !p.starts_with(root.join("exercises/solutions"))),
     );
+    pages.sort();
+    pages.dedup();
+    pages
+}
+
+#[test]
+fn every_command_shown_ends_by_itself() {
+    let mut problems = BTreeMap::new();
+    for page in reader_pages() {
+        problems.insert(rel(&page), check_commands_end(&read(&page)));
+    }
+    fail_on(problems);
 }

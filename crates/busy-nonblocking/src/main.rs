@@ -20,8 +20,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use echo_common::{
-    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
-    exit_with_error, listen, parse_args, raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, SHARED_READ_SIZE, ServerArgs, SpareFd,
+    accept_action, exit_with_error, listen, parse_args, parse_read_size, raise_fd_limit,
 };
 
 /// An echo server that polls non-blocking sockets in a busy loop.
@@ -30,6 +30,10 @@ use echo_common::{
 struct Args {
     #[command(flatten)]
     server: ServerArgs,
+    /// The most bytes read from a socket in one call (one buffer serves
+    /// every client)
+    #[arg(long, value_name = "BYTES", default_value_t = SHARED_READ_SIZE, value_parser = parse_read_size)]
+    read_size: usize,
 }
 
 /// A connected client and the echo it has not received yet.
@@ -60,6 +64,8 @@ fn main() {
     // While accepting is paused after an error, when it resumes.
     let mut accept_paused_until: Option<Instant> = None;
     let mut connections: Vec<Connection> = Vec::new();
+    // Where reads land, one buffer for every client.
+    let mut data = vec![0u8; args.read_size];
     // ANCHOR_END: setup
 
     // ANCHOR: loop
@@ -73,7 +79,7 @@ fn main() {
             log,
         );
         // Try every connection; drop the ones that are finished.
-        connections.retain_mut(|c| c.try_io(log));
+        connections.retain_mut(|c| c.try_io(log, &mut data));
         // And straight back to the top: no sleep, no wait. With no client
         // sending anything, this still runs millions of times a second.
     }
@@ -147,12 +153,11 @@ impl Connection {
     // ANCHOR: try_io
     /// One read and one write, each of which may find nothing to do.
     /// Returns whether to keep the connection.
-    fn try_io(&mut self, log: Log) -> bool {
+    fn try_io(&mut self, log: Log, data: &mut [u8]) -> bool {
         // A client whose queue is full is not reading its echo: stop reading
         // from it until the queue drains, so memory stays bounded.
         if !self.done_reading && !self.queue.is_full() {
-            let mut data = [0u8; READ_SIZE];
-            match self.stream.read(&mut data) {
+            match self.stream.read(data) {
                 // Zero bytes: the client will send no more. Its echo may
                 // still be queued; it is delivered before the socket closes.
                 Ok(0) => {

@@ -1,5 +1,7 @@
 //! The conformance suite: thirteen checks that any echo server following the
-//! workspace's contract must pass, whichever way it multiplexes.
+//! workspace's contract must pass, whichever way it multiplexes, and one
+//! (`shutdown`) that only a server that stops cleanly on SIGINT and SIGTERM
+//! opts in to ([`Target::clean_stop`]).
 //!
 //! The contract: the server takes `--host`, `--port` (0 picks a free port)
 //! and `--quiet`, prints `starting up on HOST port PORT` on stderr first,
@@ -33,6 +35,7 @@ mod client;
 mod data;
 mod faults;
 mod load;
+mod shutdown;
 mod stress;
 
 /// How a server multiplexes its clients. It decides what some checks expect:
@@ -65,12 +68,17 @@ impl fmt::Display for Kind {
     }
 }
 
-/// The server under test: a program, its own arguments, and its kind.
+/// The server under test: a program, its own arguments, its kind, and
+/// whether it stops cleanly.
 #[derive(Debug, Clone)]
 pub struct Target {
     program: OsString,
     args: Vec<OsString>,
     pub kind: Kind,
+    /// The server stops cleanly on SIGINT and SIGTERM, so the checks of
+    /// [`CLEAN_STOP_CHECKS`] run too. Opt-in: most servers stop the old way,
+    /// killed by the signal, and the contract allows it.
+    pub clean_stop: bool,
 }
 
 impl Target {
@@ -79,7 +87,15 @@ impl Target {
             program: program.into(),
             args: Vec::new(),
             kind,
+            clean_stop: false,
         }
+    }
+
+    /// Says whether the server stops cleanly on SIGINT and SIGTERM: if it
+    /// does, the checks of [`CLEAN_STOP_CHECKS`] run too.
+    pub fn clean_stop(mut self, yes: bool) -> Self {
+        self.clean_stop = yes;
+        self
     }
 
     /// A command line as one string, split on whitespace (no quoting), such
@@ -123,9 +139,31 @@ impl Target {
     }
 
     fn start(&self) -> Result<ServerProcess, Failure> {
-        self.command()
-            .start()
-            .map_err(|e| Failure::new("server did not start", e))
+        self.command().start().map_err(|e| {
+            let hint = self.missing_program().map(|m| format!(" ({m})"));
+            Failure::new("server did not start", e + hint.as_deref().unwrap_or(""))
+        })
+    }
+
+    /// Why the server's program cannot be found, with what to do about it,
+    /// if it cannot: a path that names no file (the usual cause: the
+    /// servers are not built yet), or a bare name that is on no `PATH`
+    /// folder.
+    pub fn missing_program(&self) -> Option<String> {
+        let program = std::path::Path::new(&self.program);
+        let found = if program.components().count() > 1 {
+            program.is_file()
+        } else {
+            std::env::var_os("PATH")
+                .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
+        };
+        (!found).then(|| {
+            format!(
+                "{} does not exist: build the servers first with `cargo build --workspace`, \
+                 then give the binary's path, e.g. target/debug/poll-queue",
+                program.display()
+            )
+        })
     }
 
     fn start_with_shell_prefix(&self, prefix: &str) -> Result<ServerProcess, Failure> {
@@ -359,7 +397,8 @@ impl Check {
     }
 }
 
-/// Every check, in the order the suite runs them.
+/// Every check that every server must pass, in the order the suite runs
+/// them.
 pub const CHECKS: [Check; 13] = [
     Check {
         name: "integrity",
@@ -428,9 +467,32 @@ pub const CHECKS: [Check; 13] = [
     },
 ];
 
-/// The check called `name`.
+/// The checks that run only against a server that opts in with
+/// [`Target::clean_stop`] (`--clean-stop`), after [`CHECKS`].
+pub const CLEAN_STOP_CHECKS: [Check; 1] = [Check {
+    name: "shutdown",
+    about: "(with --clean-stop) SIGTERM, then SIGINT, with idle clients and one owed echo: \
+            the echo is delivered, every client sees end-of-file, no reset, exit 0 within 3 s",
+    body: shutdown::shutdown,
+}];
+
+/// The check called `name`, whether every server runs it or not.
 pub fn check(name: &str) -> Option<&'static Check> {
-    CHECKS.iter().find(|c| c.name == name)
+    CHECKS
+        .iter()
+        .chain(&CLEAN_STOP_CHECKS)
+        .find(|c| c.name == name)
+}
+
+/// The checks [`run`] runs against `target` when it is not told which: all
+/// of [`CHECKS`], and [`CLEAN_STOP_CHECKS`] if the target opts in.
+pub fn checks_for(target: &Target) -> impl Iterator<Item = &'static Check> {
+    let opted_in: &'static [Check] = if target.clean_stop {
+        &CLEAN_STOP_CHECKS
+    } else {
+        &[]
+    };
+    CHECKS.iter().chain(opted_in)
 }
 
 macro_rules! check_fns {
@@ -440,7 +502,7 @@ macro_rules! check_fns {
             pub fn $fn_name(target: &Target, sizes: &Sizes) -> Outcome {
                 match check($name) {
                     Some(c) => c.run(target, sizes),
-                    None => unreachable!("{} is in CHECKS", $name),
+                    None => unreachable!("{} is a check", $name),
                 }
             }
         )*
@@ -474,6 +536,9 @@ check_fns! {
     urgent => "urgent",
     /// Check 13: one-byte writes; memory per queued byte.
     trickle => "trickle",
+    /// The opt-in check: a clean stop on SIGTERM and SIGINT. It runs
+    /// whether or not `target` opted in.
+    shutdown => "shutdown",
 }
 
 /// The outcome of a run of several checks.
@@ -502,31 +567,48 @@ impl Summary {
     }
 }
 
-/// Runs the checks named in `only` (every check if it is empty) in the
-/// suite's order, calling `each` as each one finishes. Unknown names are an
-/// error, listing the known ones. If the server does not start at all, every
-/// check but `bad-arguments` fails at once with the reason.
+/// Whether every name of `only` is a check that can run against `target`:
+/// an unknown name is an error that lists the checks, and so is an opt-in
+/// check the target did not opt in to.
+pub fn check_names(target: &Target, only: &[String]) -> Result<(), String> {
+    if let Some(unknown) = only.iter().find(|n| check(n).is_none()) {
+        let known: Vec<&str> = CHECKS.iter().map(|c| c.name).collect();
+        let opt_in: Vec<&str> = CLEAN_STOP_CHECKS.iter().map(|c| c.name).collect();
+        return Err(format!(
+            "no check is called '{unknown}'; the checks are: {}, and with --clean-stop: {}",
+            known.join(", "),
+            opt_in.join(", ")
+        ));
+    }
+    match only
+        .iter()
+        .find(|n| checks_for(target).all(|c| c.name != n.as_str()))
+    {
+        None => Ok(()),
+        Some(name) => Err(format!(
+            "the {name} check is for servers that stop cleanly on SIGINT and SIGTERM: pass \
+             --clean-stop if this one does"
+        )),
+    }
+}
+
+/// Runs the checks named in `only` (every check for `target`, see
+/// [`checks_for`], if it is empty) in the suite's order, calling `each` as
+/// each one finishes. A name [`check_names`] refuses is an error. If the
+/// server does not start at all, every check but `bad-arguments` fails at
+/// once with the reason.
 pub fn run(
     target: &Target,
     sizes: &Sizes,
     only: &[String],
     mut each: impl FnMut(&Outcome),
 ) -> Result<Summary, String> {
-    if let Some(unknown) = only.iter().find(|n| check(n).is_none()) {
-        let known: Vec<&str> = CHECKS.iter().map(|c| c.name).collect();
-        return Err(format!(
-            "no check is called '{unknown}'; the checks are: {}",
-            known.join(", ")
-        ));
-    }
+    check_names(target, only)?;
     // A server that does not start fails every check that needs it at once,
     // rather than each after its own startup timeout.
     let not_started = target.start().err();
     let mut summary = Summary::default();
-    for c in CHECKS
-        .iter()
-        .filter(|c| only.is_empty() || only.iter().any(|n| n == c.name))
-    {
+    for c in checks_for(target).filter(|c| only.is_empty() || only.iter().any(|n| n == c.name)) {
         let outcome = match &not_started {
             Some(f) if c.name != "bad-arguments" => Outcome {
                 check: c.name,
@@ -640,6 +722,20 @@ mod tests {
         let t = Target::from_command_line("  bin/epoll-edge   --level ", Kind::Epoll).unwrap();
         assert_eq!(t.command_line(), "bin/epoll-edge --level");
         assert!(Target::from_command_line("  ", Kind::Poll).is_none());
+    }
+
+    #[test]
+    fn the_shutdown_check_runs_only_for_targets_that_opt_in() {
+        let plain = Target::new("/nonexistent", Kind::Epoll);
+        let clean = plain.clone().clean_stop(true);
+        assert_eq!(checks_for(&plain).count(), CHECKS.len());
+        assert_eq!(checks_for(&clean).count(), CHECKS.len() + 1);
+        assert_eq!(checks_for(&clean).last().unwrap().name, "shutdown");
+        let only = ["shutdown".to_string()];
+        let err = check_names(&plain, &only).unwrap_err();
+        assert!(err.contains("pass --clean-stop"), "{err}");
+        assert!(run(&plain, &Sizes::quick(), &only, |_| {}).is_err());
+        assert_eq!(check_names(&clean, &only), Ok(()));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use clap::Parser;
-use conformance::{CHECKS, Kind, Sizes, Target};
+use conformance::{CHECKS, CLEAN_STOP_CHECKS, Kind, Sizes, Target};
 
 /// Checks that an echo server keeps every byte and survives bad clients,
 /// load and faults.
@@ -40,11 +40,15 @@ struct Args {
     /// Seed for the random payloads (also CONFORMANCE_SEED)
     #[arg(long)]
     seed: Option<u64>,
+    /// The server stops cleanly on SIGINT and SIGTERM: run the shutdown
+    /// check too
+    #[arg(long)]
+    clean_stop: bool,
 }
 
 fn after_help() -> String {
     let mut text = String::from("Checks:\n");
-    for c in &CHECKS {
+    for c in CHECKS.iter().chain(&CLEAN_STOP_CHECKS) {
         text.push_str(&format!("  {:<17} {}\n", c.name, c.about));
     }
     text
@@ -52,10 +56,22 @@ fn after_help() -> String {
 
 fn main() {
     let args = Args::parse();
-    let Some(target) = Target::from_command_line(&args.server_cmd, args.kind) else {
+    let Some(target) = Target::from_command_line(&args.server_cmd, args.kind)
+        .map(|t| t.clean_stop(args.clean_stop))
+    else {
         eprintln!("error: --server-cmd is empty");
         std::process::exit(2);
     };
+    // Mistakes in the command line end the run before the report starts, so
+    // the error is all that is printed.
+    if let Err(e) = conformance::check_names(&target, &args.only) {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
+    if let Some(missing) = target.missing_program() {
+        eprintln!("error: {missing}");
+        std::process::exit(2);
+    }
     let mut sizes = if args.full {
         Sizes {
             seed: Sizes::from_env().seed,

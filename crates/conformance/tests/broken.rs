@@ -1,6 +1,6 @@
 //! The checks can fail: each one against a server with the fault it exists
 //! to catch (`broken-echo --fault NAME`), and the same server without the
-//! fault passes them all.
+//! fault passes them all, the opt-in `shutdown` check included.
 
 use conformance::{Kind, Outcome, Sizes, Target};
 
@@ -125,10 +125,35 @@ fn trickle_catches_a_buffer_per_read() {
 }
 
 #[test]
+fn shutdown_catches_resets_at_the_stop() {
+    let o = fails("shutdown", "reset-on-stop");
+    assert!(o.figure.starts_with("SIGTERM: exit 0 in "), "{o}");
+    assert!(
+        reason(&o).starts_with("SIGTERM: idle client 1: the server reset the connection"),
+        "{o}"
+    );
+}
+
+#[test]
+fn shutdown_says_when_the_signal_killed_the_server() {
+    // A chapter that stops the old way, as most do.
+    let target = Target::new(test_support::bin_path("blocking-threaded"), Kind::Threaded);
+    let o = conformance::shutdown(&target, &Sizes::quick());
+    assert!(!o.passed, "{o}");
+    assert!(o.figure.starts_with("SIGTERM: killed by SIGTERM;"), "{o}");
+    assert!(
+        reason(&o).starts_with("SIGTERM: the server was killed by SIGTERM"),
+        "{o}"
+    );
+}
+
+#[test]
 fn without_its_fault_the_server_passes_every_check() {
-    let target = Target::new(BROKEN, Kind::Threaded);
+    let target = Target::new(BROKEN, Kind::Threaded).clean_stop(true);
     let summary = conformance::run(&target, &Sizes::quick(), &[], |o| println!("{o}")).unwrap();
     assert_eq!(summary.failed(), 0, "{:#?}", summary.outcomes);
+    assert_eq!(summary.passed(), conformance::CHECKS.len() + 1);
+    assert!(summary.get("shutdown").is_some());
 }
 
 #[test]

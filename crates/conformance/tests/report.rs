@@ -88,9 +88,26 @@ fn a_failing_check_says_why_and_the_exit_status_is_1() {
 fn an_unknown_check_is_a_usage_error() {
     suite(&["--server-cmd", BROKEN, "--kind", "poll", "--only", "speed"])
         .code(2)
+        // The error alone: no report header before it.
+        .stdout(predicate::str::is_empty())
         .stderr(predicate::str::starts_with(
             "error: no check is called 'speed'; the checks are: integrity, half-close,",
         ));
+}
+
+#[test]
+fn a_server_binary_that_does_not_exist_says_to_build_the_servers() {
+    for missing in ["target/debug/no-such-server", "no-such-server-anywhere"] {
+        suite(&["--server-cmd", missing, "--kind", "poll"])
+            .code(2)
+            .stdout(predicate::str::is_empty())
+            .stderr(predicate::function(|err: &str| {
+                let lines: Vec<&str> = err.lines().collect();
+                lines.len() == 1
+                    && lines[0].starts_with(&format!("error: {missing} does not exist"))
+                    && lines[0].contains("`cargo build --workspace`")
+            }));
+    }
 }
 
 #[test]
@@ -102,4 +119,57 @@ fn help_lists_the_checks_and_the_kinds() {
             ))
             .and(predicate::str::contains("CONFORMANCE_FULL")),
     );
+}
+
+#[test]
+fn the_shutdown_check_needs_clean_stop() {
+    suite(&[
+        "--server-cmd",
+        BROKEN,
+        "--kind",
+        "threaded",
+        "--only",
+        "shutdown",
+    ])
+    .code(2)
+    .stdout(predicate::str::is_empty())
+    .stderr(
+        predicate::str::starts_with("error: the shutdown check is for servers that stop cleanly")
+            .and(predicate::str::contains("pass --clean-stop")),
+    );
+}
+
+#[test]
+fn with_clean_stop_the_shutdown_check_runs_last() {
+    let assert = suite(&[
+        "--server-cmd",
+        BROKEN,
+        "--kind",
+        "threaded",
+        "--clean-stop",
+        "--only",
+        "shutdown,bad-arguments",
+    ])
+    .success();
+    let lines = stdout_lines(&assert);
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert!(lines[1].starts_with("PASS  bad-arguments "), "{}", lines[1]);
+    assert!(
+        lines[2].starts_with("PASS  shutdown          SIGTERM: exit 0 in "),
+        "{}",
+        lines[2]
+    );
+    assert!(lines[2].contains("; SIGINT: exit 0 in "), "{}", lines[2]);
+    assert_eq!(lines[4], "2 passed, 0 failed");
+}
+
+#[test]
+fn help_lists_the_opt_in_check_and_its_flag() {
+    suite(&["--help"])
+        .success()
+        .stdout(
+            predicate::str::contains("--clean-stop").and(predicate::str::contains(
+                "shutdown          (with --clean-stop)",
+            )),
+        );
 }

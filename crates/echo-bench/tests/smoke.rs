@@ -301,6 +301,50 @@ fn the_suite_writes_json_that_the_renderer_turns_into_a_page() {
     }
 }
 
+/// Experiment 7 at smoke sizes: its JSON, and its section on the page,
+/// which pages rendered without `uring.json` do not have.
+#[test]
+fn the_io_uring_experiment_renders_its_own_section() {
+    let tmp = TempDir::new("uring");
+    let results = tmp.0.join("results");
+    let bin_dir = Path::new(ECHO_BENCH).parent().unwrap();
+    let out = run(
+        BENCH_SUITE,
+        &[
+            "--smoke",
+            "--only",
+            "7",
+            "--out",
+            results.to_str().unwrap(),
+            "--bin-dir",
+            bin_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(results.join("uring.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["idle"], 10);
+    let page = render(&results, &tmp.0);
+    assert!(!page.contains("{{"), "{page}");
+    let section = page
+        .split("## 7. Completion against readiness")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no section 7: {page}"));
+    assert!(section.contains("| epoll-edge |"), "{section}");
+    if bin_dir.join("uring-completion").is_file() {
+        assert!(section.contains("| uring-completion |"), "{section}");
+    }
+    // Without uring.json, no section: the committed page stays as it was.
+    std::fs::remove_file(results.join("uring.json")).unwrap();
+    let page = render(&results, &tmp.0);
+    assert!(!page.contains("## 7."), "{page}");
+    assert!(page.contains("\n## Run it yourself"), "{page}");
+}
+
 #[test]
 fn the_committed_page_is_rendered_from_the_committed_results() {
     let root = workspace_root();

@@ -50,3 +50,37 @@ pub(crate) fn eprintln_safe(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{args}");
 }
+
+/// Parses `--read-size BYTES`: a whole number of bytes, from 1 to
+/// [`crate::queue::MAX_READ_SIZE`].
+pub fn parse_read_size(text: &str) -> Result<usize, String> {
+    let bytes: usize = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of bytes"))?;
+    if (1..=crate::queue::MAX_READ_SIZE).contains(&bytes) {
+        Ok(bytes)
+    } else {
+        Err(format!(
+            "{bytes} is not between 1 and {} bytes",
+            crate::queue::MAX_READ_SIZE
+        ))
+    }
+}
+
+#[cfg(test)]
+mod read_size_tests {
+    use super::parse_read_size;
+
+    #[test]
+    fn read_sizes_are_whole_bytes_within_bounds() {
+        assert_eq!(parse_read_size("65536"), Ok(65536));
+        assert_eq!(parse_read_size("1"), Ok(1));
+        assert!(parse_read_size("0").is_err());
+        assert!(parse_read_size("64k").unwrap_err().contains("not a number"));
+        assert!(
+            parse_read_size("16777217")
+                .unwrap_err()
+                .contains("between 1 and")
+        );
+    }
+}

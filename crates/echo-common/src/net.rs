@@ -40,8 +40,14 @@ pub fn listen(args: &ServerArgs) -> Result<TcpListener, String> {
         Ok(socket.into())
     };
     bind().map_err(|e| {
+        // Say what to do next, on the same line: the error is the last
+        // thing the server prints.
+        let hint = match e.kind() {
+            io::ErrorKind::AddrInUse => " (try another --port, or --port 0 for any free one)",
+            _ => "",
+        };
         format!(
-            "cannot listen on {} port {} ({addr}): {e}",
+            "cannot listen on {} port {} ({addr}): {e}{hint}",
             args.host, args.port
         )
     })
@@ -142,8 +148,12 @@ pub fn is_transient_accept_error(err: &io::Error) -> bool {
 /// backlog and the listener stays readable: a level-triggered loop would wake
 /// at once, fail again, and spin a core. Giving the spare back lets the server
 /// take that connection and close it at once (the client sees the close rather
-/// than hanging), then take the spare again. Servers such as libev and nginx
-/// use the same trick.
+/// than hanging), then take the spare again. libev's manual describes this
+/// ("The special problem of accept()ing when you can't") and libuv does it
+/// (`uv__emfile_trick` in `src/unix/stream.c`); nginx instead stops watching
+/// its listeners and tries again after `accept_mutex_delay`
+/// (`ngx_event_accept`), as [`AcceptAction::Pause`] does here when no spare
+/// is left.
 #[derive(Debug)]
 pub struct SpareFd(Option<File>);
 
@@ -186,6 +196,7 @@ mod tests {
         let err = listen(&args).unwrap_err();
         assert!(err.contains("cannot listen on 127.0.0.1 port"), "{err}");
         assert!(err.contains("in use"), "{err}");
+        assert!(err.contains("--port 0"), "{err}");
         assert!(!err.contains('\n'));
     }
 

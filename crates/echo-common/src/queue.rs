@@ -2,13 +2,25 @@
 
 use std::collections::VecDeque;
 
-/// How much is read from a socket at a time.
+/// How much is read from a socket at a time where each connection has a
+/// buffer of its own (blocking-threaded's threads, the exercises): a larger
+/// one would cost its size again for every connection.
 pub const READ_SIZE: usize = 4096;
+
+/// The default `--read-size` of the servers whose one read buffer serves
+/// every client (the select, poll and epoll loops). A larger buffer costs
+/// nothing per connection there, and a 16 KiB message then takes one read
+/// and one write instead of four of each: the read-size experiment on the
+/// benchmarks page measured the difference, and saw none beyond 64 KiB.
+pub const SHARED_READ_SIZE: usize = 64 * 1024;
+
+/// The largest `--read-size` a server accepts.
+pub const MAX_READ_SIZE: usize = 16 * 1024 * 1024;
 
 /// Above this many queued bytes a server stops reading from the connection
 /// (its peer is not reading its echo) and resumes once the queue is below it
-/// again. Reads are at most [`READ_SIZE`], so a queue never holds more than
-/// `PENDING_LIMIT + READ_SIZE` bytes, whatever the client does; and since
+/// again. The check comes after each read, so a queue never holds more than
+/// `PENDING_LIMIT` plus one read (`--read-size`), whatever the client does; and since
 /// small reads share chunks of up to 16 KiB, the heap behind them
 /// ([`MessageQueue::held`]) stays within about twice that, however finely
 /// the client slices what it sends.

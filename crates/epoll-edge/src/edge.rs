@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crate::FdMap;
 use crate::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, PRI, RDHUP};
 use echo_common::net::{ACCEPT_PAUSE, AcceptAction, accept_action};
-use echo_common::{Log, MessageQueue, READ_SIZE, SpareFd, exit_with_error};
+use echo_common::{Log, MessageQueue, SpareFd, exit_with_error};
 
 /// How many reads one connection gets per turn before the others get theirs.
 const READS_PER_TURN: usize = 16;
@@ -75,9 +75,9 @@ pub struct Server {
 
 // ANCHOR: serve
 /// Chapter 6's server: one loop, for ever.
-pub fn serve(epoll: Epoll, listener: TcpListener, log: Log) -> ! {
-    let mut server =
-        Server::new(epoll, listener, IN | ET, log).unwrap_or_else(|e| exit_with_error(e));
+pub fn serve(epoll: Epoll, listener: TcpListener, log: Log, read_size: usize) -> ! {
+    let mut server = Server::new(epoll, listener, IN | ET, log, read_size)
+        .unwrap_or_else(|e| exit_with_error(e));
     let mut events = Vec::new();
     loop {
         if let Err(e) = server.turn(&mut events) {
@@ -102,12 +102,14 @@ impl Server {
     // ANCHOR: setup
     /// A server for the clients of `listener`, which is registered for
     /// `listener_events` (edge-triggered here; `epoll-threads` shares one
-    /// listener between loops in other ways).
+    /// listener between loops in other ways), reading at most `read_size`
+    /// bytes at a time.
     pub fn new(
         epoll: Epoll,
         listener: TcpListener,
         listener_events: Events,
         log: Log,
+        read_size: usize,
     ) -> io::Result<Server> {
         epoll.register(&listener, listener_events)?;
         Ok(Server {
@@ -116,13 +118,18 @@ impl Server {
             clients: FdMap::new(),
             ready_again: Vec::new(),
             accept_paused_until: None,
-            data: vec![0; READ_SIZE],
+            data: vec![0; read_size.max(1)],
             spare: SpareFd::new()?,
             stats: AcceptStats::default(),
             log,
         })
     }
     // ANCHOR_END: setup
+
+    /// The port the listener is bound to.
+    pub fn local_port(&self) -> Option<u16> {
+        self.listener.local_addr().ok().map(|a| a.port())
+    }
 
     // ANCHOR: loop
     /// One turn of the loop: wait, handle every event, then give each

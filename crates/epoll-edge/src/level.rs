@@ -20,7 +20,7 @@ use std::time::Instant;
 use crate::FdMap;
 use crate::epoll::{ERR, Epoll, Events, HUP, IN, OUT};
 use echo_common::net::{ACCEPT_PAUSE, AcceptAction, accept_action};
-use echo_common::{Log, MessageQueue, READ_SIZE, SpareFd, exit_with_error};
+use echo_common::{Log, MessageQueue, SpareFd, exit_with_error};
 
 /// Everything a client needs, its output queue included.
 struct Client {
@@ -52,7 +52,7 @@ struct Server {
     log: Log,
 }
 
-pub fn serve(epoll: Epoll, listener: TcpListener, log: Log) -> ! {
+pub fn serve(epoll: Epoll, listener: TcpListener, log: Log, read_size: usize) -> ! {
     // ANCHOR: setup
     epoll
         .register(&listener, IN)
@@ -62,7 +62,7 @@ pub fn serve(epoll: Epoll, listener: TcpListener, log: Log) -> ! {
         epoll,
         clients: FdMap::new(),
         accept_paused_until: None,
-        data: vec![0; READ_SIZE],
+        data: vec![0; read_size.max(1)],
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
         log,
     };

@@ -17,7 +17,10 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use clap::Parser;
-use echo_common::{Log, ServerArgs, exit_with_error, listen, parse_args, raise_fd_limit};
+use echo_common::{
+    Log, SHARED_READ_SIZE, ServerArgs, exit_with_error, listen, parse_args, parse_read_size,
+    raise_fd_limit,
+};
 use epoll_edge::epoll::Epoll;
 use epoll_edge::{edge, level};
 
@@ -31,6 +34,10 @@ struct Args {
     /// replies sent only when EPOLLOUT says the socket can take them
     #[arg(long)]
     level: bool,
+    /// The most bytes read from a socket in one call (one buffer serves
+    /// every client)
+    #[arg(long, value_name = "BYTES", default_value_t = SHARED_READ_SIZE, value_parser = parse_read_size)]
+    read_size: usize,
 }
 
 fn main() {
@@ -49,9 +56,9 @@ fn main() {
     log.starting_up(&args.server.host, port);
 
     if args.level {
-        level::serve(epoll, listener, log)
+        level::serve(epoll, listener, log, args.read_size)
     } else {
-        edge::serve(epoll, listener, log)
+        edge::serve(epoll, listener, log, args.read_size)
     }
     // ANCHOR_END: setup
 }

@@ -38,6 +38,8 @@ in_both_modes! {
     a_half_closing_client_gets_all_its_echo,
     data_and_end_of_file_reported_together_are_both_handled,
     data_after_an_urgent_byte_is_not_stranded,
+    one_byte_reads_still_echo_everything,
+    a_read_size_out_of_bounds_is_refused,
 }
 
 fn multiclient_transcripts_match_the_book(mode: &[&str]) {
@@ -155,6 +157,28 @@ fn data_after_an_urgent_byte_is_not_stranded(mode: &[&str]) {
             String::from_utf8_lossy(&echoed)
         );
         assert_eq!(&echoed, b"abcdef", "round {round}");
+    }
+}
+
+/// `--read-size 1`: every read is "full", so no read is ever short, and
+/// each client gets its turn's worth and goes on `ready_again`.
+fn one_byte_reads_still_echo_everything(mode: &[&str]) {
+    let server = start(mode, &["--quiet", "--read-size", "1"]);
+    check_echo(server.addr(), &binary_payload(64 * 1024, 4)).unwrap();
+    check_half_close(server.addr(), &binary_payload(16 * 1024, 5)).unwrap();
+}
+
+fn a_read_size_out_of_bounds_is_refused(mode: &[&str]) {
+    for size in ["0", "16777217", "64k"] {
+        let out = std::process::Command::new(BIN)
+            .args(mode)
+            .args(["--port", "0", "--read-size", size])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--read-size {size}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("read-size"), "--read-size {size}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
     }
 }
 

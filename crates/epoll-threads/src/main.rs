@@ -28,12 +28,15 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::TcpListener;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::thread;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use echo_common::{Log, ServerArgs, exit_with_error, parse_args, raise_fd_limit, resolve};
+use echo_common::{
+    Log, SHARED_READ_SIZE, ServerArgs, exit_with_error, parse_args, parse_read_size,
+    raise_fd_limit, resolve,
+};
 use epoll_edge::edge::{AcceptStats, Server};
 use epoll_edge::epoll::{ET, EXCLUSIVE, Epoll, Events, IN};
 use socket2::{Domain, Socket, Type};
@@ -55,6 +58,9 @@ struct Args {
     /// the listener woke it, and the accepts that found nobody
     #[arg(long)]
     stats: bool,
+    /// The most bytes read from a socket in one call (one buffer per loop)
+    #[arg(long, value_name = "BYTES", default_value_t = SHARED_READ_SIZE, value_parser = parse_read_size)]
+    read_size: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -87,22 +93,35 @@ fn main() {
     // mask: a SIGINT then waits for the signalfd instead of killing us.
     echo_sys::signal::block_signals(&STOP_SIGNALS).unwrap_or_else(|e| exit_with_error(e));
     let signals = echo_sys::signal::signalfd(&STOP_SIGNALS).unwrap_or_else(|e| exit_with_error(e));
-    let stop = echo_sys::signal::eventfd().unwrap_or_else(|e| exit_with_error(e));
+    // Kept open until every loop has stopped: closing it would take it out
+    // of the epoll instances, and a loop could miss the write.
+    let stop = File::from(echo_sys::signal::eventfd().unwrap_or_else(|e| exit_with_error(e)));
     let listeners =
         listeners(&args.server, args.balance, threads).unwrap_or_else(|e| exit_with_error(e));
     let _ = raise_fd_limit();
-    let port = listeners[0]
-        .0
-        .local_addr()
-        .map_or(args.server.port, |a| a.port());
+    // Every loop is ready before the startup line: its epoll instance, its
+    // spare descriptor and its watch on `stop` exist once clients can come.
+    let mut servers = Vec::with_capacity(threads);
+    for (listener, listener_events) in listeners {
+        let epoll = Epoll::new().unwrap_or_else(|e| exit_with_error(e));
+        // Edge-triggered: the one write that stops the server is one event
+        // for each loop, however long the clean stop then takes.
+        epoll
+            .register(&stop, IN | ET)
+            .unwrap_or_else(|e| exit_with_error(e));
+        let server = Server::new(epoll, listener, listener_events, log, args.read_size)
+            .unwrap_or_else(|e| exit_with_error(e));
+        servers.push(server);
+    }
+    let port = servers[0].local_port().unwrap_or(args.server.port);
     log.starting_up(&args.server.host, port);
 
+    let stop_fd = stop.as_raw_fd();
     let mut loops = Vec::with_capacity(threads);
-    for (listener, listener_events) in listeners {
-        let stop = stop.try_clone().unwrap_or_else(|e| exit_with_error(e));
+    for server in servers {
         let spawned = thread::Builder::new()
             .name(format!("loop {}", loops.len()))
-            .spawn(move || run_loop(listener, listener_events, stop, log));
+            .spawn(move || run_loop(server, stop_fd));
         loops.push(spawned.unwrap_or_else(|e| exit_with_error(e)));
     }
     // ANCHOR_END: setup
@@ -110,7 +129,7 @@ fn main() {
     // ANCHOR: stop
     let signal = wait_for_signal(signals);
     // Every loop watches `stop`: one write wakes them all.
-    if let Err(e) = File::from(stop).write_all(&1u64.to_ne_bytes()) {
+    if let Err(e) = (&stop).write_all(&1u64.to_ne_bytes()) {
         exit_with_error(format_args!("cannot wake the loops: {e}"));
     }
     let mut closed = 0;
@@ -136,27 +155,14 @@ fn main() {
 /// One loop: chapter 6's server, until `stop` becomes readable; then a clean
 /// stop. Returns what the listener did, how many connections it closed and
 /// how many times the thread slept.
-fn run_loop(
-    listener: TcpListener,
-    listener_events: Events,
-    stop: OwnedFd,
-    log: Log,
-) -> (AcceptStats, usize, u64) {
-    let epoll = Epoll::new().unwrap_or_else(|e| exit_with_error(e));
-    // Edge-triggered: the one write that stops the server is one event for
-    // each loop, however long the clean stop takes.
-    if let Err(e) = epoll.register(&stop, IN | ET) {
-        exit_with_error(format_args!("cannot watch the stop signal: {e}"));
-    }
-    let mut server =
-        Server::new(epoll, listener, listener_events, log).unwrap_or_else(|e| exit_with_error(e));
+fn run_loop(mut server: Server, stop: RawFd) -> (AcceptStats, usize, u64) {
     let mut events = Vec::new();
     loop {
         if let Err(e) = server.turn(&mut events) {
             exit_with_error(format_args!("epoll_wait failed: {e}"));
         }
         // `turn` leaves in `events` only what is not the server's own.
-        if events.iter().any(|&(fd, _)| fd == stop.as_raw_fd()) {
+        if events.iter().any(|&(fd, _)| fd == stop) {
             break;
         }
     }

@@ -123,5 +123,16 @@ fn connect_error(args: &Args, e: &io::Error) -> String {
     if e.kind() == io::ErrorKind::ConnectionRefused {
         msg.push_str("; start a server first, e.g. `cargo run -p select-queue`");
     }
+    // EMFILE: this process's own limit, which the shell can raise.
+    if e.raw_os_error() == Some(EMFILE) {
+        msg.push_str(&format!(
+            "; every connection needs a descriptor: raise this shell's limit first, \
+             e.g. `ulimit -n {}`",
+            (args.sockets + 64).next_power_of_two()
+        ));
+    }
     msg
 }
+
+/// `EMFILE` ("Too many open files"), 24 on every Linux architecture.
+const EMFILE: i32 = 24;

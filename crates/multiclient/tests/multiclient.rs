@@ -70,3 +70,24 @@ fn sockets_must_be_at_least_one() {
         .code(2)
         .stderr(predicate::str::starts_with("error: "));
 }
+
+#[test]
+fn out_of_descriptors_means_one_line_telling_to_raise_the_limit() {
+    // Accepting is not needed: the kernel completes connections into the
+    // backlog, so the client runs out of descriptors before the server does.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let script = format!("ulimit -n 16 && exec {BIN} --host 127.0.0.1 --port {port} --sockets 40");
+    Command::new("sh")
+        .args(["-c", &script])
+        .timeout(Duration::from_secs(10))
+        .assert()
+        .code(1)
+        .stderr(predicate::function(|err: &str| {
+            let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+            errors.len() == 1
+                && errors[0].contains("Too many open files")
+                && errors[0].contains("ulimit -n 128")
+        }));
+    drop(listener);
+}

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use echo_common::{
-    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
-    exit_with_error, listen, parse_args, raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, SHARED_READ_SIZE, ServerArgs, SpareFd,
+    accept_action, exit_with_error, listen, parse_args, parse_read_size, raise_fd_limit,
 };
 use poll_queue::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
 
@@ -35,6 +35,10 @@ const TIMEOUT: Duration = Duration::from_millis(1000);
 struct Args {
     #[command(flatten)]
     server: ServerArgs,
+    /// The most bytes read from a socket in one call (one buffer serves
+    /// every client)
+    #[arg(long, value_name = "BYTES", default_value_t = SHARED_READ_SIZE, value_parser = parse_read_size)]
+    read_size: usize,
     /// Reply with each received chunk capitalized (first byte upper case, the
     /// rest lower case, ASCII only), as the Python original does
     #[arg(long)]
@@ -63,6 +67,8 @@ struct Server {
     /// While accepting is paused after an error, when it resumes.
     accept_paused_until: Option<Instant>,
     capitalize: bool,
+    /// Where reads land, one buffer for every client.
+    data: Vec<u8>,
     log: Log,
 }
 
@@ -92,6 +98,7 @@ fn main() {
         accept_paused_until: None,
         capitalize: args.capitalize,
         listener,
+        data: vec![0; args.read_size],
         log,
     };
     // ANCHOR_END: setup
@@ -242,8 +249,8 @@ impl Server {
         if client.done_reading || client.paused {
             return;
         }
-        let mut data = [0u8; READ_SIZE];
-        match client.stream.read(&mut data) {
+        let data = &mut self.data;
+        match client.stream.read(data) {
             // Zero bytes: the client will send no more. Its echo may still be
             // queued; it is delivered before the socket is closed.
             Ok(0) => {
@@ -374,6 +381,7 @@ mod tests {
             accept_paused_until: None,
             capitalize: false,
             listener,
+            data: vec![0; 4096],
             log: Log::new(true),
         };
         // Shut down for reading, a listener stops listening: it is readable

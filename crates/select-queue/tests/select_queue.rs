@@ -40,13 +40,14 @@ fn log_lines_for_binary_payloads_are_escaped_and_short() {
     let server = ServerProcess::start(BIN, &[]);
     check_echo(server.addr(), &binary_payload(3000, 3)).unwrap();
     check_echo(server.addr(), b"\x00\xff\"hi\"\n").unwrap();
-    let lines = server.lines();
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with(r#"received "\x00\xff\"hi\"\n" from"#)),
-        "{lines:#?}"
+    // The echo can reach the client before the test has read the server's
+    // log line about it from the pipe: wait for the line.
+    let escaped = server.wait_for_line(
+        |l| l.starts_with(r#"received "\x00\xff\"hi\"\n" from"#),
+        Duration::from_secs(5),
     );
+    let lines = server.lines();
+    assert!(escaped.is_some(), "{lines:#?}");
     assert!(
         lines.iter().all(|l| l.len() < 200),
         "a long log line: {lines:#?}"

@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use echo_common::{
-    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, Payload, READ_SIZE, ServerArgs, SpareFd,
-    accept_action, exit_with_error, listen, parse_args, raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, Payload, READ_SIZE, SHARED_READ_SIZE,
+    ServerArgs, SpareFd, accept_action, exit_with_error, listen, parse_args, parse_read_size,
+    raise_fd_limit,
 };
 use echo_sys::{FdSet, FdTooLarge, select};
 
@@ -33,6 +34,10 @@ use echo_sys::{FdSet, FdTooLarge, select};
 struct Args {
     #[command(flatten)]
     server: ServerArgs,
+    /// The most bytes read from a socket in one call (one buffer serves
+    /// every client)
+    #[arg(long, value_name = "BYTES", default_value_t = SHARED_READ_SIZE, value_parser = parse_read_size)]
+    read_size: usize,
 }
 
 /// A connected client.
@@ -57,6 +62,8 @@ struct Server {
     spare: SpareFd,
     /// While accepting is paused after an error, when it resumes.
     accept_paused_until: Option<Instant>,
+    /// Where reads land, one buffer for every client.
+    data: Vec<u8>,
     log: Log,
 }
 
@@ -85,6 +92,7 @@ fn main() {
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
         accept_paused_until: None,
         listener,
+        data: vec![0; args.read_size],
         log,
     };
     // ANCHOR_END: setup
@@ -251,7 +259,8 @@ impl Server {
     fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
         let fd = stream.as_raw_fd();
         if !FdSet::fits(fd) {
-            // FD_SET would write past the end of the set: refuse instead.
+            // FD_SET would panic on it (in C, write past the set), stopping
+            // the server for one client too many: refuse only that one.
             self.log.refusing(Some(peer), FdTooLarge(fd));
             return;
         }
@@ -285,8 +294,8 @@ impl Server {
         else {
             return;
         };
-        let mut data = [0u8; READ_SIZE];
-        let n = match client.stream.read(&mut data) {
+        let data = &mut self.data;
+        let n = match client.stream.read(data) {
             // Zero bytes: the client will send no more. Its echo may still be
             // queued; it is delivered before the socket is closed.
             Ok(0) => {

@@ -66,7 +66,9 @@ pub fn check_multiclient_transcripts(server: &ServerProcess, chapter: &str) -> R
         }
         if let Some(diff) = got_t.diff(&want_t) {
             return Err(format!(
-                "{chapter}/{name} does not match a fresh run:\n{diff}\nthe run printed:\n{}",
+                "{chapter}/{name} does not match a fresh run:\n{diff}\nthe run printed:\n{}\n\
+                 (if the server's output changed on purpose, `scripts/transcripts.sh {chapter}` \
+                 captures it again and copies it into the book)",
                 got.join("\n")
             ));
         }
@@ -255,6 +257,8 @@ pub fn check_command_line(program: &Path, args: &[&str]) -> Result<(), String> {
         .collect();
     let (code, err) = run_to_exit(program, &all, timeout)?;
     one_error_line("a port in use", code, 1, &err, "Address already in use")?;
+    // And what to do about it.
+    one_error_line("a port in use", code, 1, &err, "--port 0")?;
     let host = "no-such-host.invalid";
     let all: Vec<&str> = args
         .iter()

@@ -2,15 +2,19 @@
 //! way at a time (`--fault NAME`), so the conformance suite's own tests can
 //! show that each check fails when it should. Without `--fault` it is a
 //! correct server: blocking writes give it backpressure for free, each
-//! connection's thread takes its turn from the scheduler, and urgent data
-//! stays in the stream (`SO_OOBINLINE`).
+//! connection's thread takes its turn from the scheduler, urgent data
+//! stays in the stream (`SO_OOBINLINE`), and SIGINT or SIGTERM stop it
+//! cleanly (the suite's opt-in `shutdown` check).
 //!
 //! Not a chapter: nothing here is meant to be copied.
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
+use std::net::Shutdown;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -66,6 +70,10 @@ enum Fault {
     /// Stops reading at 256 KiB queued, as it should, but queues each read
     /// in a 64 KiB buffer of its own, however few bytes it holds (trickle).
     PinnedBuffers,
+    /// Catches SIGINT and SIGTERM, but then sets `SO_LINGER` 0 on every
+    /// connection and exits at once: its clients get a reset instead of
+    /// their echo and end-of-file (shutdown).
+    ResetOnStop,
 }
 
 const CHUNK: usize = 64 * 1024;
@@ -86,6 +94,20 @@ fn main() {
     };
     let _ = raise_fd_limit();
     let port = listener.local_addr().map_or(args.server.port, |a| a.port());
+    let on_stop: Option<fn(OwnedFd, Log)> = match fault {
+        None => Some(clean_stop),
+        Some(Fault::ResetOnStop) => Some(reset_on_stop),
+        // The other faults stop the old way, killed by the signal.
+        Some(_) => None,
+    };
+    if let Some(on_stop) = on_stop {
+        // Before any other thread starts, so that every thread has the
+        // signals blocked and they wait for the signalfd.
+        let signals = echo_sys::signal::block_signals(&STOP_SIGNALS)
+            .and_then(|()| echo_sys::signal::signalfd(&STOP_SIGNALS))
+            .unwrap_or_else(|e| exit_with_error(e));
+        thread::spawn(move || on_stop(signals, log));
+    }
     log.starting_up(&args.server.host, port);
     if fault == Some(Fault::BusyIdle) {
         thread::spawn(|| {
@@ -116,12 +138,23 @@ fn accept_loop(listener: &TcpListener, fault: Option<Fault>, log: Log) {
     let mut accepted = 0;
     loop {
         match listener.accept() {
+            // A server that is stopping takes no one new (dropped: closed).
+            Ok(_) if STOPPING.load(Ordering::Acquire) => {}
             Ok((stream, peer)) => {
                 log.new_connection(peer);
                 accepted += 1;
-                if let Err(e) =
-                    thread::Builder::new().spawn(move || serve(stream, peer, fault, log))
+                let serving = Serving::new();
+                if fault == Some(Fault::ResetOnStop)
+                    && let Ok(copy) = stream.try_clone()
                 {
+                    OPEN.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(copy);
+                }
+                if let Err(e) = thread::Builder::new().spawn(move || {
+                    serve(stream, peer, fault, log);
+                    drop(serving);
+                }) {
                     log.accept_failed(&e);
                 }
                 if fault == Some(Fault::StopAccepting) && accepted >= 500 {
@@ -154,7 +187,11 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, fault: Option<Fault>, log: Log
         Some(Fault::CloseOnEof) => echo_batched(&stream),
         Some(Fault::Greedy) => echo_greedy(&mut stream),
         Some(Fault::PinnedBuffers) => echo_pinned(&stream),
-        _ => echo(&mut stream, fault == Some(Fault::DropBytes)),
+        _ => echo(
+            &mut stream,
+            fault == Some(Fault::DropBytes),
+            fault.is_none(),
+        ),
     };
     match result {
         Ok(()) => log.closing(peer),
@@ -169,14 +206,27 @@ fn serve(mut stream: TcpStream, peer: SocketAddr, fault: Option<Fault>, log: Log
 }
 
 /// Echoes until end-of-file, dropping a byte in every 64 KiB if `lossy`.
-fn echo(stream: &mut TcpStream, lossy: bool) -> io::Result<()> {
+/// If `stops`, reads wait at most [`STOP_POLL`], so that a clean stop is
+/// noticed; the echo of what was read before it is sent first.
+fn echo(stream: &mut TcpStream, lossy: bool, stops: bool) -> io::Result<()> {
     let mut buf = vec![0; CHUNK];
     let mut total = 0usize;
+    if stops {
+        stream.set_read_timeout(Some(STOP_POLL))?;
+    }
     loop {
+        if stops && STOPPING.load(Ordering::Acquire) {
+            return wind_down(stream);
+        }
         let n = match stream.read(&mut buf) {
             Ok(0) => return Ok(()),
+            // Read as the stop came: no echo for it.
+            Ok(_) if stops && STOPPING.load(Ordering::Acquire) => continue,
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if stops && matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                continue;
+            }
             Err(e) => return Err(e),
         };
         let mut data = buf[..n].to_vec();
@@ -231,6 +281,124 @@ fn echo_unbounded(stream: &TcpStream) -> io::Result<()> {
     }
     drop(tx);
     sender.join().unwrap_or(Ok(()))
+}
+
+/// The signals that stop the server: cleanly, or with resets.
+const STOP_SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
+/// How long a clean stop waits for the clients to close.
+const GRACE: Duration = Duration::from_secs(2);
+/// How long a read waits before it looks whether the server is stopping.
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// Set when SIGINT or SIGTERM came: every connection winds down.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+/// The connections being served, so that a clean stop can wait for them.
+static SERVING: Mutex<usize> = Mutex::new(0);
+/// Notified as each connection ends.
+static SERVED: Condvar = Condvar::new();
+
+/// One connection being served, counted in [`SERVING`] while it lives.
+struct Serving;
+
+impl Serving {
+    fn new() -> Self {
+        *SERVING.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        Serving
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        *SERVING.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        SERVED.notify_all();
+    }
+}
+
+/// Blocks until SIGINT or SIGTERM, and names it.
+fn wait_for_signal(signals: OwnedFd) -> &'static str {
+    let mut info = [0u8; 128];
+    let mut signals = std::fs::File::from(signals);
+    while let Err(e) = signals.read_exact(&mut info) {
+        if e.kind() != ErrorKind::Interrupted {
+            exit_with_error(format_args!("cannot read the signals: {e}"));
+        }
+    }
+    // `struct signalfd_siginfo` starts with the signal number.
+    match u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) {
+        n if n == libc::SIGINT as u32 => "SIGINT",
+        _ => "SIGTERM",
+    }
+}
+
+/// Waits for SIGINT or SIGTERM, then stops cleanly: each connection's
+/// thread sends the echo it owes, half-closes and waits for its client to
+/// close (see [`wind_down`]); after at most [`GRACE`] and a little, the
+/// server exits 0.
+fn clean_stop(signals: OwnedFd, log: Log) {
+    let signal = wait_for_signal(signals);
+    let mut serving = SERVING.lock().unwrap_or_else(PoisonError::into_inner);
+    let open = *serving;
+    STOPPING.store(true, Ordering::Release);
+    let deadline = Instant::now() + GRACE + STOP_POLL * 2;
+    while *serving > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        serving = SERVED
+            .wait_timeout(serving, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+    log.always(format_args!(
+        "stopped by {signal}: closed {open} connection{}",
+        if open == 1 { "" } else { "s" }
+    ));
+    std::process::exit(0);
+}
+
+/// A connection's clean stop, once its last echo is out: end-of-file to
+/// the client, then what it still sends is read and dropped until it
+/// closes, for at most [`GRACE`]. Closing with unread data would reset the
+/// connection.
+fn wind_down(mut stream: &TcpStream) -> io::Result<()> {
+    stream.shutdown(Shutdown::Write)?;
+    let deadline = Instant::now() + GRACE;
+    let mut buf = vec![0; CHUNK];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::Interrupted | ErrorKind::WouldBlock | ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Every connection a reset-on-stop server has accepted (never pruned: the
+/// fault is only for the shutdown check, which makes six).
+static OPEN: Mutex<Vec<TcpStream>> = Mutex::new(Vec::new());
+
+/// Waits for SIGINT or SIGTERM, then stops the wrong way: `SO_LINGER` 0 on
+/// every connection, so that closing it sends a reset, and exit at once
+/// (with the last line a clean stop prints, so that only the resets are
+/// wrong).
+fn reset_on_stop(signals: OwnedFd, log: Log) {
+    let signal = wait_for_signal(signals);
+    let open = OPEN.lock().unwrap_or_else(PoisonError::into_inner);
+    for stream in open.iter() {
+        let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+    }
+    log.always(format_args!(
+        "stopped by {signal}: closed {} connections",
+        open.len()
+    ));
+    std::process::exit(0);
 }
 
 /// The lock greedy connections echo under.

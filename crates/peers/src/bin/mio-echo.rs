@@ -20,8 +20,8 @@ use std::time::Instant;
 
 use clap::Parser;
 use echo_common::{
-    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
-    exit_with_error, listen, parse_args, raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, SHARED_READ_SIZE, ServerArgs, SpareFd,
+    accept_action, exit_with_error, listen, parse_args, parse_read_size, raise_fd_limit,
 };
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
@@ -32,6 +32,9 @@ use mio::{Events, Interest, Poll, Token};
 struct Args {
     #[command(flatten)]
     server: ServerArgs,
+    /// The most bytes read from a socket in one call
+    #[arg(long, value_name = "BYTES", default_value_t = SHARED_READ_SIZE, value_parser = parse_read_size)]
+    read_size: usize,
 }
 
 const LISTENER: Token = Token(usize::MAX);
@@ -74,7 +77,7 @@ fn main() {
     let mut connections: HashMap<Token, Connection> = HashMap::new();
     let mut next_token = 0usize;
     let mut events = Events::with_capacity(1024);
-    let mut data = vec![0u8; READ_SIZE];
+    let mut data = vec![0u8; args.read_size];
     // While accepting is paused after an error, when it resumes.
     let mut accept_paused_until: Option<Instant> = None;
     loop {

@@ -18,8 +18,8 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 use echo_common::{
-    ACCEPT_PAUSE, AcceptAction, Log, READ_SIZE, ServerArgs, SpareFd, accept_action,
-    exit_with_error, listen, parse_args, raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, SHARED_READ_SIZE, ServerArgs, SpareFd, accept_action,
+    exit_with_error, listen, parse_args, parse_read_size, raise_fd_limit,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -30,6 +30,9 @@ use tokio::net::{TcpListener, TcpStream};
 struct Args {
     #[command(flatten)]
     server: ServerArgs,
+    /// The most bytes read from a socket in one call
+    #[arg(long, value_name = "BYTES", default_value_t = SHARED_READ_SIZE, value_parser = parse_read_size)]
+    read_size: usize,
 }
 
 fn main() {
@@ -53,7 +56,7 @@ fn main() {
     runtime.block_on(async move {
         let listener = TcpListener::from_std(listener).unwrap_or_else(|e| exit_with_error(e));
         log.starting_up(&args.server.host, port);
-        accept_loop(listener, std_listener, spare, log).await
+        accept_loop(listener, std_listener, spare, log, args.read_size).await
     });
 }
 
@@ -62,6 +65,7 @@ async fn accept_loop(
     std_listener: std::net::TcpListener,
     mut spare: SpareFd,
     log: Log,
+    read_size: usize,
 ) {
     loop {
         match listener.accept().await {
@@ -69,7 +73,7 @@ async fn accept_loop(
                 // As the chapters do: no Nagle delay on echoes.
                 let _ = stream.set_nodelay(true);
                 log.new_connection(peer);
-                tokio::spawn(echo(stream, peer, log));
+                tokio::spawn(echo(stream, peer, log, read_size));
             }
             Err(e) => {
                 match accept_action(&e) {
@@ -98,9 +102,10 @@ async fn accept_loop(
 /// Reads what the client sends and writes it back, until end-of-file.
 /// `write_all` finishes (however many partial writes it takes) before the
 /// next read, so a client that does not read its echo stops being read:
-/// that is the backpressure, and at most `READ_SIZE` bytes wait in memory.
-async fn echo(mut stream: TcpStream, peer: SocketAddr, log: Log) {
-    let mut data = vec![0u8; READ_SIZE];
+/// that is the backpressure, and at most `--read-size` bytes wait in memory: a buffer of
+/// that size per connection, for the connection's whole life.
+async fn echo(mut stream: TcpStream, peer: SocketAddr, log: Log, read_size: usize) {
+    let mut data = vec![0u8; read_size];
     loop {
         match stream.read(&mut data).await {
             Ok(0) => break,

@@ -289,7 +289,8 @@ impl Server {
     fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
         let fd = stream.as_raw_fd();
         if !FdSet::fits(fd) {
-            // FD_SET would write past the end of the set: refuse instead.
+            // FD_SET would panic on it (in C, write past the set), stopping
+            // the server for one client too many: refuse only that one.
             self.log.refusing(Some(peer), FdTooLarge(fd));
             return;
         }

@@ -17,6 +17,16 @@ use test_support::server::{ServerCommand, ServerProcess};
 
 use crate::load::Report;
 
+mod cost;
+mod idle;
+mod idle_cpu;
+mod memory;
+mod syscalls;
+mod throughput;
+mod uring;
+
+pub use uring::{URING_SERVERS, UringExperiment};
+
 /// A server under test: a label for tables and the command that starts it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Server {
@@ -89,6 +99,21 @@ pub struct Plan {
     /// Experiment 6: select-cost's descriptor-visit budget and rounds.
     pub cost_budget: u64,
     pub cost_rounds: usize,
+    /// Experiment 7: io_uring against readiness. Active connections and
+    /// message sizes (the load runs take `rounds`); idle connections beside
+    /// `uring_active` active ones; connections whose system calls are
+    /// counted (`syscall_rounds`). Results written before experiment 7
+    /// existed have none of these.
+    #[serde(default)]
+    pub uring_conns: Vec<usize>,
+    #[serde(default)]
+    pub uring_sizes: Vec<usize>,
+    #[serde(default)]
+    pub uring_active: usize,
+    #[serde(default)]
+    pub uring_idle: usize,
+    #[serde(default)]
+    pub uring_syscall_conns: Vec<usize>,
 }
 
 impl Plan {
@@ -111,6 +136,11 @@ impl Plan {
             syscall_rounds: 3,
             cost_budget: 5_000_000,
             cost_rounds: 7,
+            uring_conns: vec![1, 16, 64, 256],
+            uring_sizes: vec![64, 16 * 1024],
+            uring_active: 16,
+            uring_idle: 10_000,
+            uring_syscall_conns: vec![1, 16, 64, 256],
         }
     }
 
@@ -133,6 +163,11 @@ impl Plan {
             syscall_rounds: 1,
             cost_budget: 1_000_000,
             cost_rounds: 1,
+            uring_conns: vec![16, 64],
+            uring_sizes: vec![64, 16 * 1024],
+            uring_active: 16,
+            uring_idle: 10_000,
+            uring_syscall_conns: vec![64],
         }
     }
 
@@ -156,6 +191,11 @@ impl Plan {
             syscall_rounds: 1,
             cost_budget: 10_000,
             cost_rounds: 1,
+            uring_conns: vec![2],
+            uring_sizes: vec![64],
+            uring_active: 2,
+            uring_idle: 10,
+            uring_syscall_conns: vec![4],
         }
     }
 }
@@ -262,7 +302,7 @@ pub struct Machine {
 }
 
 /// The names the system call table breaks out.
-pub const SYSCALLS: [&str; 17] = [
+pub const SYSCALLS: [&str; 18] = [
     "read",
     "write",
     "recvfrom",
@@ -280,6 +320,7 @@ pub const SYSCALLS: [&str; 17] = [
     "accept4",
     "futex",
     "sched_yield",
+    "io_uring_enter",
 ];
 
 /// Runs the experiments and writes their JSON.
@@ -289,7 +330,7 @@ pub struct Suite {
     pub out_dir: PathBuf,
     pub servers: Vec<Server>,
     pub missing: Vec<String>,
-    /// Which experiments to run (1 to 6); empty means all.
+    /// Which experiments to run (1 to 7); empty means all.
     pub only: Vec<u32>,
     pub started: Instant,
     pub log: Box<dyn FnMut(&str)>,
@@ -359,6 +400,9 @@ impl Suite {
         }
         if self.wants(2) {
             self.throughput()?;
+        }
+        if self.wants(7) {
+            self.uring()?;
         }
         let machine = Machine {
             cpu_model: cpu_model(),
@@ -494,365 +538,6 @@ impl Suite {
             v.rotate_left(k);
         }
         v
-    }
-
-    /// Experiment 1: 16 active connections, 64 B, and K idle ones.
-    pub fn idle_connections(&mut self) -> Result<(), String> {
-        let names = [
-            "select-queue",
-            "poll-queue",
-            "epoll-edge",
-            "epoll-edge --level",
-            "mio-echo",
-            "tokio-echo",
-        ];
-        let servers: Vec<Server> = names.iter().filter_map(|n| self.server(n)).collect();
-        let plan = self.plan.clone();
-        let conns = if plan.mode == "smoke" { 2 } else { 16 };
-        let mut samples = Vec::new();
-        for round in 0..plan.rounds {
-            for &idle in &plan.idle_counts {
-                for server in Self::rotated(&servers, round) {
-                    // select holds FD_SETSIZE (1024) descriptors in all,
-                    // a few of which are the server's own.
-                    if server.select_limited && idle + conns + 8 > echo_sys::FD_SETSIZE {
-                        continue;
-                    }
-                    let spec = Spec::new(conns, idle, 64, plan.warmup_s, plan.duration_s);
-                    let s = self.sample(&server, round, spec);
-                    self.describe(&format!("idle K={idle}"), &s);
-                    samples.push(s);
-                }
-            }
-        }
-        self.write_json(
-            "idle.json",
-            &LoadExperiment {
-                experiment: "idle".into(),
-                servers: servers.iter().map(|s| s.name.clone()).collect(),
-                rounds: plan.rounds,
-                samples,
-            },
-        )
-    }
-
-    /// Experiment 2: every server at every (C, S).
-    pub fn throughput(&mut self) -> Result<(), String> {
-        let servers = self.servers.clone();
-        let plan = self.plan.clone();
-        let mut samples = Vec::new();
-        for round in 0..plan.rounds {
-            for &size in &plan.sizes {
-                for &conns in &plan.conns {
-                    for server in Self::rotated(&servers, round) {
-                        let spec = Spec::new(conns, 0, size, plan.warmup_s, plan.duration_s);
-                        let s = self.sample(&server, round, spec);
-                        self.describe(&format!("C={conns} S={size}"), &s);
-                        samples.push(s);
-                    }
-                }
-            }
-        }
-        self.write_json(
-            "throughput.json",
-            &LoadExperiment {
-                experiment: "throughput".into(),
-                servers: servers.iter().map(|s| s.name.clone()).collect(),
-                rounds: plan.rounds,
-                samples,
-            },
-        )
-    }
-
-    /// Experiment 3: ten idle clients, no traffic; the server's CPU time.
-    /// All servers idle side by side (idle servers do not compete; the one
-    /// that spins has a core of its own on two cores).
-    pub fn idle_cpu(&mut self) -> Result<(), String> {
-        let servers: Vec<Server> = self.servers.iter().filter(|s| s.chapter).cloned().collect();
-        let plan = self.plan.clone();
-        let mut samples = Vec::new();
-        for round in 0..plan.idle_cpu_rounds {
-            let at_s = self.started.elapsed().as_secs_f64();
-            let mut running = Vec::new();
-            for server in &servers {
-                let started = self.start(server, None).and_then(|p| {
-                    let child = Command::new(self.bin_dir.join("echo-bench"))
-                        .args([
-                            "--addr",
-                            &p.addr().to_string(),
-                            "--conns",
-                            "0",
-                            "--idle",
-                            "10",
-                            "--warmup",
-                            "0",
-                            "--duration",
-                            &plan.idle_cpu_s.to_string(),
-                            "--server-pid",
-                            &p.pid().to_string(),
-                            "--json",
-                        ])
-                        .stdin(Stdio::null())
-                        .stdout(Stdio::piped())
-                        .stderr(Stdio::piped())
-                        .spawn()
-                        .map_err(|e| format!("cannot run echo-bench: {e}"))?;
-                    Ok((p, child))
-                });
-                running.push((server.clone(), started));
-            }
-            for (server, started) in running {
-                let result = started.and_then(|(_p, child)| {
-                    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-                    if !out.status.success() {
-                        let err = String::from_utf8_lossy(&out.stderr);
-                        return Err(err.lines().last().unwrap_or("failed").to_string());
-                    }
-                    serde_json::from_slice::<Report>(&out.stdout).map_err(|e| e.to_string())
-                });
-                let (report, error) = match result {
-                    Ok(r) => (Some(r), None),
-                    Err(e) => (None, Some(e)),
-                };
-                let s = LoadSample {
-                    server: server.name.clone(),
-                    round,
-                    conns: 0,
-                    idle: 10,
-                    size: 0,
-                    at_s,
-                    report,
-                    error,
-                };
-                let cpu = s
-                    .report
-                    .as_ref()
-                    .and_then(|r| r.server.as_ref())
-                    .map_or("?".into(), |u| format!("{:.2} s", u.cpu_s));
-                let why = s.error.clone().unwrap_or_default();
-                self.say(&format!(
-                    "idle CPU r{} {}: {cpu} {why}",
-                    round + 1,
-                    s.server
-                ));
-                samples.push(s);
-            }
-        }
-        self.write_json(
-            "idle-cpu.json",
-            &LoadExperiment {
-                experiment: "idle-cpu".into(),
-                servers: servers.iter().map(|s| s.name.clone()).collect(),
-                rounds: plan.idle_cpu_rounds,
-                samples,
-            },
-        )
-    }
-
-    /// Experiment 4: memory and threads with K connections held open.
-    pub fn memory(&mut self) -> Result<(), String> {
-        let names = ["blocking-threaded", "epoll-edge", "mio-echo", "tokio-echo"];
-        let servers: Vec<Server> = names.iter().filter_map(|n| self.server(n)).collect();
-        let plan = self.plan.clone();
-        let mut samples = Vec::new();
-        for round in 0..plan.memory_rounds {
-            for &idle in &plan.memory_counts {
-                for server in Self::rotated(&servers, round) {
-                    let s = self.sample(&server, round, Spec::new(0, idle, 0, 0.0, 0.3));
-                    let what = s
-                        .report
-                        .as_ref()
-                        .and_then(|r| r.server.as_ref())
-                        .map_or_else(
-                            || s.error.clone().unwrap_or_default(),
-                            |u| {
-                                format!(
-                                    "{:.1} MiB, {} threads",
-                                    u.rss_bytes.unwrap_or(0) as f64 / 1048576.0,
-                                    u.threads.unwrap_or(0)
-                                )
-                            },
-                        );
-                    self.say(&format!(
-                        "memory K={idle} r{} {}: {what}",
-                        round + 1,
-                        s.server
-                    ));
-                    samples.push(s);
-                }
-            }
-        }
-        self.write_json(
-            "memory.json",
-            &LoadExperiment {
-                experiment: "memory".into(),
-                servers: servers.iter().map(|s| s.name.clone()).collect(),
-                rounds: plan.memory_rounds,
-                samples,
-            },
-        )
-    }
-
-    /// Experiment 5: system calls per round trip.
-    pub fn syscalls(&mut self) -> Result<(), String> {
-        let method = counting_method();
-        let servers = self.servers.clone();
-        let plan = self.plan.clone();
-        let mut samples = Vec::new();
-        let Some(method) = method else {
-            self.say("neither perf nor strace works here: system calls not counted");
-            return self.write_json(
-                "syscalls.json",
-                &SyscallExperiment {
-                    experiment: "syscalls".into(),
-                    method: "none".into(),
-                    size: 64,
-                    servers: Vec::new(),
-                    samples,
-                },
-            );
-        };
-        let tmp = self.out_dir.join("tmp");
-        std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        for round in 0..plan.syscall_rounds {
-            for &conns in &plan.syscall_conns {
-                for server in Self::rotated(&servers, round) {
-                    let mut runs = Vec::new();
-                    for duration in [plan.syscall_short_s, plan.syscall_long_s] {
-                        runs.push(self.counted_run(&server, &method, &tmp, conns, duration));
-                    }
-                    let sample = match (runs.remove(0), runs.remove(0)) {
-                        (Ok((sr, sc)), Ok((lr, lc))) => {
-                            let drt = lr.saturating_sub(sr);
-                            let per = |long: u64, short: u64| {
-                                (drt > 0).then(|| (long as f64 - short as f64) / drt as f64)
-                            };
-                            let by_name = SYSCALLS
-                                .iter()
-                                .filter_map(|&name| {
-                                    let l = lc.by_name.get(name).copied().unwrap_or(0);
-                                    let s = sc.by_name.get(name).copied().unwrap_or(0);
-                                    per(l, s).map(|v| (name.to_string(), v))
-                                })
-                                .collect();
-                            SyscallSample {
-                                server: server.name.clone(),
-                                round,
-                                conns,
-                                short_round_trips: sr,
-                                long_round_trips: lr,
-                                per_round_trip: per(lc.total, sc.total),
-                                short: sc,
-                                long: lc,
-                                per_round_trip_by_name: by_name,
-                                error: None,
-                            }
-                        }
-                        (Err(e), _) | (_, Err(e)) => SyscallSample {
-                            server: server.name.clone(),
-                            round,
-                            conns,
-                            short_round_trips: 0,
-                            long_round_trips: 0,
-                            short: Counts::default(),
-                            long: Counts::default(),
-                            per_round_trip: None,
-                            per_round_trip_by_name: BTreeMap::new(),
-                            error: Some(e),
-                        },
-                    };
-                    let what = match (&sample.per_round_trip, &sample.error) {
-                        (Some(v), _) => format!("{v:.2} system calls per round trip"),
-                        (None, Some(e)) => format!("FAILED: {e}"),
-                        (None, None) => "no round trips".into(),
-                    };
-                    self.say(&format!(
-                        "syscalls C={conns} r{} {}: {what}",
-                        round + 1,
-                        server.name
-                    ));
-                    samples.push(sample);
-                }
-            }
-        }
-        let _ = std::fs::remove_dir_all(&tmp);
-        self.write_json(
-            "syscalls.json",
-            &SyscallExperiment {
-                experiment: "syscalls".into(),
-                method: method.describe(),
-                size: 64,
-                servers: servers.iter().map(|s| s.name.clone()).collect(),
-                samples,
-            },
-        )
-    }
-
-    /// One server's whole life under the counter, with one load run: the
-    /// round trips of the run and the counts.
-    fn counted_run(
-        &self,
-        server: &Server,
-        method: &Method,
-        tmp: &Path,
-        conns: usize,
-        duration_s: f64,
-    ) -> Result<(u64, Counts), String> {
-        let file = tmp.join(format!("counts-{}.txt", std::process::id()));
-        let _ = std::fs::remove_file(&file);
-        let wrapper = method.wrapper(&file);
-        let mut process = self.start(server, Some(&wrapper))?;
-        // The counter's child is the server.
-        let pid = child_of(process.pid()).ok_or("cannot find the server under the counter")?;
-        let report = self.load(
-            &process,
-            Some(pid),
-            Spec::new(conns, 0, 64, 0.0, duration_s),
-        );
-        // The server ends by the signal, the counter then writes its file.
-        let _ = echo_sys::kill(pid, libc::SIGTERM);
-        if process.wait_exit(Duration::from_secs(10)).is_none() {
-            return Err("the counter did not exit after the server was stopped".into());
-        }
-        let report = report?;
-        let text =
-            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let _ = std::fs::remove_file(&file);
-        Ok((report.round_trips_total, method.parse(&text)?))
-    }
-
-    /// Experiment 6: select-cost, as its own process.
-    pub fn select_cost(&mut self) -> Result<(), String> {
-        let plan = self.plan.clone();
-        let sizes = if plan.mode == "smoke" {
-            "10,20"
-        } else {
-            "10,100,1000,10000"
-        };
-        self.say(&format!("select-cost, {} round(s)", plan.cost_rounds));
-        let out = Command::new(self.bin_dir.join("select-cost"))
-            .args([
-                "--sizes",
-                sizes,
-                "--budget",
-                &plan.cost_budget.to_string(),
-                "--rounds",
-                &plan.cost_rounds.to_string(),
-                "--json",
-            ])
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| format!("cannot run select-cost: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "select-cost failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        let report: crate::cost::CostReport =
-            serde_json::from_slice(&out.stdout).map_err(|e| format!("select-cost's JSON: {e}"))?;
-        self.write_json("select-cost.json", &report)
     }
 }
 
