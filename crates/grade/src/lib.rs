@@ -16,6 +16,7 @@
 
 pub mod build;
 pub mod checks;
+pub mod class;
 pub mod hints;
 pub mod manifest;
 pub mod probe;

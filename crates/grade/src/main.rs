@@ -2,6 +2,7 @@
 //! `cargo run -p grade -- --all`: grades every exercise, progress as n/N.
 //! `cargo run -p grade -- --solution 04`: grades the reference solution.
 //! `cargo run -p grade -- --list`: the exercises and their checks.
+//! `cargo run -p grade -- --class DIR`: grades every student's copy in DIR.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use grade::build::{CargoOutput, build};
+use grade::class::Cell;
 use grade::{Exercise, Manifest, Variant, grade, progress_line};
 
 /// Grades the exercises in exercises/: builds one, runs its checks, and
@@ -30,6 +32,17 @@ struct Args {
     /// List the exercises and their checks
     #[arg(long, conflicts_with_all = ["name", "all"])]
     list: bool,
+    /// Grade a class: DIR holds one folder per student, each a copy of
+    /// exercises/ (or of some of its folders); prints a table
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "all", "solution", "list"])]
+    class: Option<PathBuf>,
+    /// With --class, print the table as JSON
+    #[arg(long, requires = "class")]
+    json: bool,
+    /// Grade this already built server as exercise NAME and print the grade
+    /// as JSON: how --class grades each copy, in a process of its own
+    #[arg(long, value_name = "PATH", requires = "name", hide = true)]
+    grade_program: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -46,7 +59,14 @@ fn main() -> ExitCode {
     };
     // Checks open many connections; a low soft limit must not fail them.
     let _ = echo_common::raise_fd_limit();
-    let result = if args.list {
+    let result = if let Some(dir) = &args.class {
+        class(&root, &manifest, dir, args.json)
+    } else if let (Some(program), Some(name)) = (&args.grade_program, &args.name) {
+        match manifest.find(name) {
+            Some(ex) => grade_program(&root, &manifest, ex, program),
+            None => echo_common::exit_with_error(format_args!("no exercise called {name:?}")),
+        }
+    } else if args.list {
         list(&manifest)
     } else if args.all {
         all(&root, &manifest, variant)
@@ -146,4 +166,74 @@ fn all(root: &std::path::Path, manifest: &Manifest, variant: Variant) -> io::Res
     let total = manifest.exercises.len();
     writeln!(out, "\nProgress: {done}/{total} exercises done.")?;
     Ok(done == total)
+}
+
+/// `--grade-program`: one line of JSON, `{"passed":k,"total":n}`, for
+/// `--class`, which reads it from this process.
+fn grade_program(
+    root: &std::path::Path,
+    manifest: &Manifest,
+    ex: &Exercise,
+    program: &std::path::Path,
+) -> io::Result<bool> {
+    let g = grade(
+        root,
+        manifest,
+        ex,
+        Variant::Starter,
+        program,
+        &mut io::sink(),
+    )?;
+    println!(
+        "{}",
+        serde_json::json!({ "passed": g.passed, "total": g.total })
+    );
+    Ok(true)
+}
+
+/// `--class DIR`: builds and grades each student's copy of each exercise,
+/// with progress on stderr, then prints the table (or JSON) on stdout.
+fn class(
+    root: &std::path::Path,
+    manifest: &Manifest,
+    dir: &std::path::Path,
+    json: bool,
+) -> io::Result<bool> {
+    let students = grade::class::students(dir).map_err(io::Error::other)?;
+    if students.is_empty() {
+        return Err(io::Error::other(format!(
+            "{} holds no student folders",
+            dir.display()
+        )));
+    }
+    let grader = std::env::current_exe()?;
+    let target = grade::class::target_dir(root);
+    let mut rows = Vec::new();
+    for student in &students {
+        let work = grade::class::student_work_dir(&target, &student.name);
+        let mut cells = Vec::new();
+        for ex in &manifest.exercises {
+            let copy = student.dir.join(&ex.dir);
+            if !copy.is_dir() {
+                cells.push(Cell::Missing);
+                continue;
+            }
+            eprintln!("{}: building and grading {}", student.name, ex.dir);
+            let cell = match grade::class::build_copy(root, ex, &copy, &work) {
+                Ok(program) => grade::class::grade_in_child(&grader, ex, &program),
+                Err(cell) => cell,
+            };
+            eprintln!("{}: {}: {}", student.name, ex.dir, cell.text());
+            cells.push(cell);
+        }
+        rows.push((student.name.clone(), cells));
+    }
+    let mut out = io::stdout().lock();
+    if json {
+        let value = grade::class::json(&manifest.exercises, &rows);
+        writeln!(out, "{value:#}")?;
+    } else {
+        out.write_all(grade::class::table(&manifest.exercises, &rows).as_bytes())?;
+    }
+    Ok(true)
 }

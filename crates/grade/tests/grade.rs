@@ -303,6 +303,7 @@ exercise_tests! {
     exercise_07_starter_fails_solution_passes => "07",
     exercise_08_starter_fails_solution_passes => "08",
     exercise_09_starter_fails_solution_passes => "09",
+    exercise_10_starter_fails_solution_passes => "10",
 }
 
 #[test]

@@ -21,6 +21,7 @@ mod poll;
 mod pool;
 mod sleep;
 mod stdin;
+mod stop;
 
 /// A check's verdict and the figure behind it.
 pub type Outcome = Result<String, String>;
@@ -56,6 +57,10 @@ pub const CHECKS: &[CheckDef] = &[
     idle::IDLE_CLOSE,
     idle::ACTIVE_STAYS,
     idle::MANY_IDLE,
+    stop::LOOPS_ECHO,
+    stop::SIGTERM,
+    stop::SIGINT,
+    stop::SECOND_SIGNAL,
 ];
 
 pub fn find(name: &str) -> Option<&'static CheckDef> {
