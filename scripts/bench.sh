@@ -9,6 +9,7 @@
 #   scripts/bench.sh --render-only  re-renders the page and charts from bench-results/
 #
 # Further arguments go to bench-suite, e.g. `--only 1,5` for experiments 1 and 5.
+# `--only 8` runs experiment 8 (the read size: epoll-edge and floor-echo) alone.
 # System calls are counted with `perf stat` if it can read the syscall tracepoints
 # (root, or kernel.perf_event_paranoid <= -1), else with `strace -c -f`.
 # The numbers are only as quiet as the machine: close what you can first.
@@ -19,7 +20,7 @@ mode=full
 case "${1:-}" in
     --quick) mode=quick; shift ;;
     --render-only) mode=render; shift ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 start=$(date +%s)

@@ -345,6 +345,58 @@ fn the_io_uring_experiment_renders_its_own_section() {
     assert!(page.contains("\n## Run it yourself"), "{page}");
 }
 
+/// Experiment 8 on its quick plan (two read sizes, two message sizes, one
+/// round: seconds), its JSON, and its tables and verdict on the page.
+#[test]
+fn the_read_size_experiment_runs_its_quick_plan_and_renders() {
+    let tmp = TempDir::new("read-size");
+    let results = tmp.0.join("results");
+    let bin_dir = Path::new(ECHO_BENCH).parent().unwrap();
+    let started = std::time::Instant::now();
+    let out = run(
+        BENCH_SUITE,
+        &[
+            "--quick",
+            "--only",
+            "8",
+            "--out",
+            results.to_str().unwrap(),
+            "--bin-dir",
+            bin_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 8 runs of 0.4 s each: far less than this even in a debug build.
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+    let text = std::fs::read_to_string(results.join("read-size.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let samples = json["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 2 * 2 * 2, "{text}");
+    assert!(samples.iter().all(|s| s["error"].is_null()), "{text}");
+    let page = render(&results, &tmp.0);
+    assert!(!page.contains("{{"), "{page}");
+    let section = page
+        .split("## 8. The read size")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no section 8: {page}"));
+    assert!(section.contains("**Messages of 16 KiB**"), "{section}");
+    assert!(section.contains("| 65536 | "), "{section}");
+    assert!(
+        section.contains("| **met**: ") || section.contains("| **missed**: "),
+        "{section}"
+    );
+    // Without read-size.json the section stays, with no figures.
+    std::fs::remove_file(results.join("read-size.json")).unwrap();
+    let page = render(&results, &tmp.0);
+    let section = page.split("## 8. The read size").nth(1).unwrap();
+    assert!(section.contains("*(not measured)*"), "{section}");
+    assert!(!section.contains("| 65536 | "), "{section}");
+}
+
 #[test]
 fn the_committed_page_is_rendered_from_the_committed_results() {
     let root = workspace_root();

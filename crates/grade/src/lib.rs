@@ -7,6 +7,10 @@
 //! exercise and shows the progress as `n/N`; `--solution` grades the
 //! reference solution instead of the student's code.
 //!
+//! A check may point to a ladder of hints, from a nudge to the answer: with
+//! a [`HintMemory`], each run that fails the same check again shows the next
+//! one, and `--hint` shows it without running the checks.
+//!
 //! The exercises, their packages, their checks and which hint goes with
 //! which check are listed in `exercises/exercises.toml` ([`manifest`]); the
 //! hints themselves are in each exercise's README ([`hints`]); the checks are
@@ -19,6 +23,7 @@ pub mod checks;
 pub mod class;
 pub mod hints;
 pub mod manifest;
+pub mod memory;
 pub mod probe;
 
 use std::io::{self, Write};
@@ -26,6 +31,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
 pub use manifest::{Exercise, Manifest};
+pub use memory::HintMemory;
 
 /// Starter (the student's code) or reference solution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +110,8 @@ pub fn check_line(result: &CheckResult, width: usize) -> String {
 
 /// Grades `ex` by running its checks against `program` (already built),
 /// writing the report to `out` as it goes. `root` is the workspace root,
-/// where the README with the hints is.
+/// where the README with the hints is. Shows the first hint of the first
+/// failing check's ladder, and remembers nothing.
 pub fn grade(
     root: &Path,
     manifest: &Manifest,
@@ -112,6 +119,21 @@ pub fn grade(
     variant: Variant,
     program: &Path,
     out: &mut dyn Write,
+) -> io::Result<Grade> {
+    grade_with_memory(root, manifest, ex, variant, program, out, None)
+}
+
+/// [`grade`], with the hint of the first failing check taken from `memory`:
+/// the next step of its ladder. Checks that pass start over. The caller
+/// saves the memory.
+pub fn grade_with_memory(
+    root: &Path,
+    manifest: &Manifest,
+    ex: &Exercise,
+    variant: Variant,
+    program: &Path,
+    out: &mut dyn Write,
+    mut memory: Option<&mut HintMemory>,
 ) -> io::Result<Grade> {
     let position = manifest
         .exercises
@@ -137,6 +159,7 @@ pub fn grade(
         total: ex.checks.len(),
         first_failure: None,
     };
+    let mut step = None;
     for check in &ex.checks {
         if check.name.starts_with(checks::CONFORMANCE) && grade.first_failure.is_some() {
             // The conformance checks are the last gate: slow on a server
@@ -153,36 +176,27 @@ pub fn grade(
         out.flush()?;
         if result.outcome.is_ok() {
             grade.passed += 1;
+            if let Some(m) = memory.as_deref_mut() {
+                m.passed(&ex.dir, &check.name);
+            }
         } else if grade.first_failure.is_none() {
-            grade.first_failure = Some((check.name.clone(), check.hint));
+            let ladder = check.hint.ladder();
+            let n = memory
+                .as_deref_mut()
+                .map_or(1, |m| m.next_step(&ex.dir, &check.name, ladder.len()));
+            let hint = ladder.get(n.saturating_sub(1)).copied().unwrap_or(0);
+            grade.first_failure = Some((check.name.clone(), hint));
+            step = Some((n, ladder.len()));
         }
     }
+    if grade.is_pass()
+        && let Some(m) = memory
+    {
+        m.all_passed(&ex.dir);
+    }
     writeln!(out)?;
-    if let Some((name, hint)) = &grade.first_failure {
-        let readme = ex.readme();
-        let text = std::fs::read_to_string(root.join(&readme))
-            .map_err(|e| e.to_string())
-            .and_then(|md| hints::parse(&md))
-            .and_then(|all| {
-                all.get(hint - 1)
-                    .cloned()
-                    .ok_or_else(|| format!("it has no hint {hint}"))
-            });
-        match text {
-            Ok(text) => {
-                writeln!(
-                    out,
-                    "Hint {hint}, for {name} (all the hints: {}):",
-                    readme.display()
-                )?;
-                out.write_all(hints::wrap(&text, 72, "    ").as_bytes())?;
-            }
-            Err(e) => writeln!(
-                out,
-                "(cannot show hint {hint} of {}: {e})",
-                readme.display()
-            )?,
-        }
+    if let (Some((name, hint)), Some(step)) = (&grade.first_failure, step) {
+        write_hint(root, ex, name, *hint, step, out)?;
         writeln!(out)?;
     }
     write!(out, "{}/{} checks pass.", grade.passed, grade.total)?;
@@ -200,6 +214,79 @@ pub fn grade(
     }
     writeln!(out)?;
     Ok(grade)
+}
+
+/// `--hint`: the next hint for the check that failed in the last graded run
+/// of `ex`, without running anything, remembered as shown. `Ok(false)` if
+/// `memory` remembers no failing check of `ex` (or one the manifest no
+/// longer has): then there is nothing to go on but a graded run.
+pub fn next_hint(
+    root: &Path,
+    ex: &Exercise,
+    memory: &mut HintMemory,
+    out: &mut dyn Write,
+) -> io::Result<bool> {
+    let Some(check) = memory
+        .last_failure(&ex.dir)
+        .and_then(|name| ex.checks.iter().find(|c| c.name == name))
+    else {
+        return Ok(false);
+    };
+    let ladder = check.hint.ladder();
+    let at_top = memory.shown(&ex.dir, &check.name) >= ladder.len();
+    let n = memory.next_step(&ex.dir, &check.name, ladder.len());
+    let hint = ladder.get(n.saturating_sub(1)).copied().unwrap_or(0);
+    write_hint(root, ex, &check.name, hint, (n, ladder.len()), out)?;
+    if at_top {
+        // Asked for more than there is: say so, rather than let the same
+        // text pass for a new hint.
+        writeln!(out, "(that is the last hint for {})", check.name)?;
+    }
+    Ok(true)
+}
+
+/// `Hint 2, for slow-reader (...):` and the hint, wrapped. `step` is
+/// (which, of how many) on the check's ladder; a ladder of one says nothing
+/// about steps.
+fn write_hint(
+    root: &Path,
+    ex: &Exercise,
+    name: &str,
+    hint: usize,
+    step: (usize, usize),
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let readme = ex.readme();
+    let text = std::fs::read_to_string(root.join(&readme))
+        .map_err(|e| e.to_string())
+        .and_then(|md| hints::parse(&md))
+        .and_then(|all| {
+            hint.checked_sub(1)
+                .and_then(|i| all.get(i))
+                .cloned()
+                .ok_or_else(|| format!("it has no hint {hint}"))
+        });
+    match text {
+        Ok(text) => {
+            let (n, of) = step;
+            let steps = if of > 1 {
+                format!("step {n} of {of}; ")
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "Hint {hint}, for {name} ({steps}all the hints: {}):",
+                readme.display()
+            )?;
+            out.write_all(hints::wrap(&text, 72, "    ").as_bytes())
+        }
+        Err(e) => writeln!(
+            out,
+            "(cannot show hint {hint} of {}: {e})",
+            readme.display()
+        ),
+    }
 }
 
 /// The `--all` line for one exercise: `  done  04-select-queue  4/4 checks`.

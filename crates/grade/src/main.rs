@@ -1,5 +1,7 @@
 //! `cargo run -p grade -- 04`: builds exercise 4 and grades it.
 //! `cargo run -p grade -- --all`: grades every exercise, progress as n/N.
+//! `cargo run -p grade -- 04 --hint`: the next hint for the check that
+//! failed last, without grading again.
 //! `cargo run -p grade -- --solution 04`: grades the reference solution.
 //! `cargo run -p grade -- --list`: the exercises and their checks.
 //! `cargo run -p grade -- --class DIR`: grades every student's copy in DIR.
@@ -13,7 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use grade::build::{CargoOutput, build};
 use grade::class::Cell;
-use grade::{Exercise, Manifest, Variant, grade, progress_line};
+use grade::{Exercise, HintMemory, Manifest, Variant, grade, grade_with_memory, progress_line};
 
 /// Grades the exercises in exercises/: builds one, runs its checks, and
 /// prints one line per check and a hint for the first that fails.
@@ -29,12 +31,17 @@ struct Args {
     /// Grade the reference solution (exercises/solutions/) instead
     #[arg(long)]
     solution: bool,
+    /// Show the next hint for the check that failed last, without grading
+    /// again (each run that fails the same check again shows the next one
+    /// anyway)
+    #[arg(long, requires = "name", conflicts_with_all = ["all", "solution", "list"])]
+    hint: bool,
     /// List the exercises and their checks
     #[arg(long, conflicts_with_all = ["name", "all"])]
     list: bool,
     /// Grade a class: DIR holds one folder per student, each a copy of
     /// exercises/ (or of some of its folders); prints a table
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "all", "solution", "list"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "all", "solution", "list", "hint"])]
     class: Option<PathBuf>,
     /// With --class, print the table as JSON
     #[arg(long, requires = "class")]
@@ -72,6 +79,7 @@ fn main() -> ExitCode {
         all(&root, &manifest, variant)
     } else if let Some(name) = &args.name {
         match manifest.find(name) {
+            Some(ex) if args.hint => hint(&root, &manifest, ex),
             Some(ex) => one(&root, &manifest, ex, variant),
             None => echo_common::exit_with_error(format_args!(
                 "no exercise called {name:?}; `cargo run -p grade -- --list` lists them"
@@ -131,8 +139,42 @@ fn one(
         }
     };
     let mut out = io::stdout().lock();
-    let g = grade(root, manifest, ex, variant, &program, &mut out)?;
+    // Only the student's own runs climb the hint ladders: grading the
+    // solution says nothing about where the student is.
+    let mut memory = match variant {
+        Variant::Starter => HintMemory::load(&HintMemory::default_path(root)),
+        Variant::Solution => None,
+    };
+    let g = grade_with_memory(
+        root,
+        manifest,
+        ex,
+        variant,
+        &program,
+        &mut out,
+        memory.as_mut(),
+    )?;
+    if let Some(m) = &memory {
+        // Without the memory the next run shows the same hint again, as
+        // if there were no memory at all: not worth an error.
+        let _ = m.save();
+    }
     Ok(g.is_pass())
+}
+
+/// `NN --hint`: the next hint for the check that failed last, or, with no
+/// failure remembered (or no memory), a graded run, which shows one.
+fn hint(root: &std::path::Path, manifest: &Manifest, ex: &Exercise) -> io::Result<bool> {
+    if let Some(mut memory) = HintMemory::load(&HintMemory::default_path(root)) {
+        let mut out = io::stdout().lock();
+        if grade::next_hint(root, ex, &mut memory, &mut out)? {
+            // As in `one`: a memory that cannot be written only means the
+            // next --hint shows this hint again.
+            let _ = memory.save();
+            return Ok(false);
+        }
+    }
+    one(root, manifest, ex, Variant::Starter)
 }
 
 fn all(root: &std::path::Path, manifest: &Manifest, variant: Variant) -> io::Result<bool> {

@@ -1,6 +1,6 @@
 //! `exercises/exercises.toml`: the exercises in the order a class takes
 //! them, each with its starter and solution packages, its checks, and the
-//! hint each check points to.
+//! hints each check points to.
 
 use std::path::{Path, PathBuf};
 
@@ -38,12 +38,34 @@ pub struct Exercise {
     pub checks: Vec<CheckRef>,
 }
 
-/// One check of an exercise and the README hint that helps with it.
+/// One check of an exercise and the README hints that help with it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRef {
     pub name: String,
-    pub hint: usize,
+    pub hint: HintRef,
+}
+
+/// `hint = 2`: the one hint for a check. `hint = [2, 5, 6]`: a ladder, from
+/// a nudge to the answer, climbed one step each time the check fails again.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum HintRef {
+    One(usize),
+    Ladder(Vec<usize>),
+}
+
+impl HintRef {
+    /// The hint numbers in the order they are shown; never empty, so that a
+    /// check with `hint = []` is caught by the tests rather than shown
+    /// nothing.
+    pub fn ladder(&self) -> Vec<usize> {
+        match self {
+            HintRef::One(n) => vec![*n],
+            HintRef::Ladder(v) if v.is_empty() => vec![0],
+            HintRef::Ladder(v) => v.clone(),
+        }
+    }
 }
 
 impl Manifest {
@@ -134,6 +156,15 @@ checks = [{ name = "echo", hint = 1 }]
         }
         assert!(m.find("5").is_none());
         assert!(m.find("select").is_none());
+    }
+
+    #[test]
+    fn a_hint_is_one_number_or_a_ladder() {
+        let m = Manifest::parse(&SAMPLE.replace("hint = 1", "hint = [1, 3, 2]")).unwrap();
+        assert_eq!(m.exercises[0].checks[0].hint.ladder(), [1, 3, 2]);
+        let m = Manifest::parse(SAMPLE).unwrap();
+        assert_eq!(m.exercises[0].checks[0].hint.ladder(), [1]);
+        assert!(Manifest::parse(&SAMPLE.replace("hint = 1", "hint = \"one\"")).is_err());
     }
 
     #[test]

@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use grade::build::{CargoOutput, build};
-use grade::{Exercise, Grade, Manifest, Variant, checks, grade, hints};
+use grade::manifest::HintRef;
+use grade::{
+    Exercise, Grade, HintMemory, Manifest, Variant, checks, grade, grade_with_memory, hints,
+    next_hint,
+};
 
 fn root() -> PathBuf {
     test_support::workspace_root()
@@ -173,14 +177,15 @@ fn every_check_exists_and_every_hint_is_in_its_readme() {
         assert!(!ex.checks.is_empty(), "{} has no checks", ex.dir);
         for c in &ex.checks {
             assert!(checks::exists(&c.name), "{}: no check {}", ex.dir, c.name);
-            assert!(
-                (1..=hints.len()).contains(&c.hint),
-                "{}: check {} points to hint {}, the README has {}",
-                ex.dir,
-                c.name,
-                c.hint,
-                hints.len()
-            );
+            for hint in c.hint.ladder() {
+                assert!(
+                    (1..=hints.len()).contains(&hint),
+                    "{}: check {} points to hint {hint}, the README has {}",
+                    ex.dir,
+                    c.name,
+                    hints.len()
+                );
+            }
             // The README's table of checks names every check.
             assert!(
                 readme.contains(&format!("`{}`", c.name)),
@@ -243,6 +248,84 @@ fn exercise_04_starter_fails_solution_passes_and_reports_read_the_same() {
     let (starter, solution) = starter_fails_and_solution_passes("04");
     assert_report("04-starter.txt", &starter);
     assert_report("04-solution.txt", &solution);
+}
+
+/// One graded run of `program` as the student's code, as `cargo run -p
+/// grade -- NN` does it: the memory read from `memory`, used, written back.
+/// Returns the line that names the hint shown, if one is.
+fn remembered_run(ex: &Exercise, program: &Path, memory: &Path) -> Option<String> {
+    let mut m = HintMemory::load(memory).unwrap();
+    let mut out = Vec::new();
+    grade_with_memory(
+        &root(),
+        &manifest(),
+        ex,
+        Variant::Starter,
+        program,
+        &mut out,
+        Some(&mut m),
+    )
+    .unwrap();
+    m.save().unwrap();
+    hint_line(&out)
+}
+
+fn hint_line(report: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(report)
+        .lines()
+        .find(|l| l.starts_with("Hint "))
+        .map(|l| l.split(" (").next().unwrap_or(l).to_string())
+}
+
+/// Exercise 1 with its `pool-echo` check (the starter's first failure)
+/// given a ladder of all three hints: successive failures climb it, `--hint`
+/// climbs it without a run, and a pass starts it over. The memory is a file
+/// of this test's own, never the one in the target directory.
+#[test]
+fn failing_the_same_check_again_shows_the_next_hint_of_its_ladder() {
+    let mut ex = exercise("01");
+    let check = ex
+        .checks
+        .iter_mut()
+        .find(|c| c.name == "pool-echo")
+        .unwrap();
+    check.hint = HintRef::Ladder(vec![1, 2, 3]);
+    let memory =
+        std::env::temp_dir().join(format!("grade-hints-{}-ladder.json", std::process::id()));
+    let _ = std::fs::remove_file(&memory);
+    let starter = &programs()[&ex.package];
+    let solution = &programs()[&ex.solution];
+    let shown: Vec<Option<String>> = (0..3)
+        .map(|_| remembered_run(&ex, starter, &memory))
+        .collect();
+    let want = |n: usize| Some(format!("Hint {n}, for pool-echo"));
+    assert_eq!(shown, [want(1), want(2), want(3)]);
+    // The top of the ladder is where it stays.
+    assert_eq!(remembered_run(&ex, starter, &memory), want(3));
+
+    // A pass starts the check over with a nudge.
+    let passed = remembered_run(&ex, solution, &memory);
+    assert_eq!(passed, None, "the solution passes: no hint");
+    assert_eq!(remembered_run(&ex, starter, &memory), want(1));
+
+    // `--hint` shows the next one at once, and a run goes on from there.
+    let mut m = HintMemory::load(&memory).unwrap();
+    let mut out = Vec::new();
+    assert!(next_hint(&root(), &ex, &mut m, &mut out).unwrap());
+    m.save().unwrap();
+    assert_eq!(hint_line(&out), want(2));
+    assert!(String::from_utf8_lossy(&out).contains("(step 2 of 3; all the hints:"));
+    assert_eq!(remembered_run(&ex, starter, &memory), want(3));
+    let mut m = HintMemory::load(&memory).unwrap();
+    let mut out = Vec::new();
+    assert!(next_hint(&root(), &ex, &mut m, &mut out).unwrap());
+    assert_eq!(hint_line(&out), want(3));
+    assert!(String::from_utf8_lossy(&out).contains("(that is the last hint for pool-echo)"));
+    std::fs::remove_file(&memory).unwrap();
+
+    // With nothing remembered, `--hint` has nothing to show.
+    let mut empty = HintMemory::load(&memory).unwrap();
+    assert!(!next_hint(&root(), &ex, &mut empty, &mut Vec::new()).unwrap());
 }
 
 /// Why io_uring cannot be used here, if it cannot: exercise 9 needs it, and

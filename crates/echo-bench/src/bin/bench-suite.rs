@@ -32,7 +32,7 @@ struct Args {
     #[arg(long)]
     bin_dir: Option<PathBuf>,
     /// Only these experiments (1 idle, 2 throughput, 3 idle CPU, 4 memory,
-    /// 5 system calls, 6 select-cost, 7 io_uring), comma-separated
+    /// 5 system calls, 6 select-cost, 7 io_uring, 8 read size), comma-separated
     #[arg(long, value_delimiter = ',')]
     only: Vec<u32>,
     /// The command line to record on the page (default: this one)
@@ -55,9 +55,9 @@ fn main() {
             .and_then(|p| p.parent().map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("target/release"))
     });
-    if let Some(bad) = args.only.iter().find(|&&e| !(1..=7).contains(&e)) {
+    if let Some(bad) = args.only.iter().find(|&&e| !(1..=8).contains(&e)) {
         exit_with_error(format_args!(
-            "--only: there is no experiment {bad} (1 to 7)"
+            "--only: there is no experiment {bad} (1 to 8)"
         ));
     }
     let _ = echo_common::raise_fd_limit();

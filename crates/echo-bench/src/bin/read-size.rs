@@ -8,6 +8,10 @@
 //! the medians (min–max) of the server CPU time per round trip and of the
 //! round trips per second, and the ratio epoll-edge ÷ floor-echo per round.
 //!
+//! The benchmarks page runs the same measurement as experiment 8 of the
+//! suite (`scripts/bench.sh --only 8`); this program is for trying other
+//! read sizes, message sizes or connection counts by hand.
+//!
 //! ```text
 //! cargo build --release -p epoll-edge -p peers -p echo-bench
 //! target/release/read-size
@@ -20,7 +24,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use echo_bench::load::{self, Config};
-use echo_bench::stats::Summary;
+use echo_bench::render::{ReadSizeRow, ReadSizeRun, read_size_table};
 use echo_common::{exit_with_error, parse_args};
 use test_support::bin_path;
 use test_support::server::ServerCommand;
@@ -80,33 +84,27 @@ fn main() {
         "C = {}, {} rounds of {} s; medians (min–max)",
         args.conns, args.rounds, args.duration
     );
+    let runs = |v: &[(f64, f64)]| -> Vec<ReadSizeRun> {
+        v.iter()
+            .enumerate()
+            .map(|(round, &(cpu_us, rps))| ReadSizeRun { round, cpu_us, rps })
+            .collect()
+    };
     for (si, &size) in args.sizes.iter().enumerate() {
         println!();
         println!("Messages of {size} B:");
         println!();
-        println!(
-            "| --read-size | epoll-edge µs CPU/rt | floor-echo µs CPU/rt | epoll-edge ÷ floor-echo | epoll-edge rt/s | floor-echo rt/s |"
-        );
-        println!("|---:|---:|---:|---:|---:|---:|");
-        for (ri, &read) in args.read_sizes.iter().enumerate() {
-            let s = &samples[si][ri];
-            let col = |v: usize, f: fn(&(f64, f64)) -> f64, digits: usize| {
-                Summary::of(&s[v].iter().map(f).collect::<Vec<_>>()).map_or("–".into(), |x| {
-                    format!("{:.d$} ({:.d$}–{:.d$})", x.median, x.min, x.max, d = digits)
-                })
-            };
-            let ratios: Vec<f64> = s[0].iter().zip(&s[1]).map(|(a, b)| a.0 / b.0).collect();
-            let ratio = Summary::of(&ratios).map_or("–".into(), |x| {
-                format!("{:.2} ({:.2}–{:.2})", x.median, x.min, x.max)
-            });
-            println!(
-                "| {read} | {} | {} | {ratio} | {} | {} |",
-                col(0, |x| x.0, 2),
-                col(1, |x| x.0, 2),
-                col(0, |x| x.1, 0),
-                col(1, |x| x.1, 0)
-            );
-        }
+        let rows: Vec<ReadSizeRow> = args
+            .read_sizes
+            .iter()
+            .enumerate()
+            .map(|(ri, &read_size)| ReadSizeRow {
+                read_size,
+                epoll: runs(&samples[si][ri][0]),
+                floor: runs(&samples[si][ri][1]),
+            })
+            .collect();
+        print!("{}", read_size_table(&rows));
     }
 }
 

@@ -20,6 +20,7 @@ mod cost;
 mod idle;
 mod idle_cpu;
 mod memory;
+mod read_size;
 mod syscalls;
 mod throughput;
 mod uring;
@@ -28,6 +29,8 @@ use cost::cost_section;
 use idle::idle_section;
 use idle_cpu::idle_cpu_table;
 use memory::memory_table;
+use read_size::read_size_section;
+pub use read_size::{Row as ReadSizeRow, Run as ReadSizeRun, table_of as read_size_table};
 use syscalls::syscall_section;
 use throughput::throughput_section;
 use uring::uring_section;
@@ -51,6 +54,7 @@ pub struct Results {
     pub syscalls: Option<SyscallExperiment>,
     pub cost: Option<CostReport>,
     pub uring: Option<crate::suite::UringExperiment>,
+    pub read_size: Option<crate::suite::ReadSizeExperiment>,
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<Option<T>, String> {
@@ -75,6 +79,7 @@ impl Results {
             syscalls: read_json(dir, "syscalls.json")?,
             cost: read_json(dir, "select-cost.json")?,
             uring: read_json(dir, "uring.json")?,
+            read_size: read_json(dir, "read-size.json")?,
         })
     }
 }
@@ -224,6 +229,7 @@ pub fn render(results: &Results, template: &str, img_dir: &Path) -> Result<Strin
     syscall_section(results, img_dir, &mut vars)?;
     cost_section(results, img_dir, &mut vars)?;
     uring_section(results, &mut vars)?;
+    read_size_section(results, &mut vars);
     fill(template, &vars)
 }
 

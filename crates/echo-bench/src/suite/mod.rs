@@ -21,10 +21,12 @@ mod cost;
 mod idle;
 mod idle_cpu;
 mod memory;
+mod read_size;
 mod syscalls;
 mod throughput;
 mod uring;
 
+pub use read_size::{READ_SIZE_SERVERS, ReadSizeExperiment, ReadSizeSample};
 pub use uring::{URING_SERVERS, UringExperiment};
 
 /// A server under test: a label for tables and the command that starts it.
@@ -114,6 +116,17 @@ pub struct Plan {
     pub uring_idle: usize,
     #[serde(default)]
     pub uring_syscall_conns: Vec<usize>,
+    /// Experiment 8: `--read-size` values, message sizes, active
+    /// connections and rounds (fewer in the quick plan than the others:
+    /// every point is a pair of runs).
+    #[serde(default)]
+    pub read_sizes: Vec<usize>,
+    #[serde(default)]
+    pub read_size_msgs: Vec<usize>,
+    #[serde(default)]
+    pub read_size_conns: usize,
+    #[serde(default)]
+    pub read_size_rounds: usize,
 }
 
 impl Plan {
@@ -141,6 +154,10 @@ impl Plan {
             uring_active: 16,
             uring_idle: 10_000,
             uring_syscall_conns: vec![1, 16, 64, 256],
+            read_sizes: vec![1024, 4096, 16 * 1024, 64 * 1024, 256 * 1024],
+            read_size_msgs: vec![64, 16 * 1024, 64 * 1024],
+            read_size_conns: 64,
+            read_size_rounds: 7,
         }
     }
 
@@ -168,6 +185,10 @@ impl Plan {
             uring_active: 16,
             uring_idle: 10_000,
             uring_syscall_conns: vec![64],
+            read_sizes: vec![4096, 64 * 1024],
+            read_size_msgs: vec![64, 16 * 1024],
+            read_size_conns: 64,
+            read_size_rounds: 1,
         }
     }
 
@@ -196,6 +217,10 @@ impl Plan {
             uring_active: 2,
             uring_idle: 10,
             uring_syscall_conns: vec![4],
+            read_sizes: vec![4096, 64 * 1024],
+            read_size_msgs: vec![64],
+            read_size_conns: 4,
+            read_size_rounds: 1,
         }
     }
 }
@@ -330,7 +355,7 @@ pub struct Suite {
     pub out_dir: PathBuf,
     pub servers: Vec<Server>,
     pub missing: Vec<String>,
-    /// Which experiments to run (1 to 7); empty means all.
+    /// Which experiments to run (1 to 8); empty means all.
     pub only: Vec<u32>,
     pub started: Instant,
     pub log: Box<dyn FnMut(&str)>,
@@ -403,6 +428,9 @@ impl Suite {
         }
         if self.wants(7) {
             self.uring()?;
+        }
+        if self.wants(8) {
+            self.read_size()?;
         }
         let machine = Machine {
             cpu_model: cpu_model(),
