@@ -65,6 +65,8 @@ pub struct Server {
     ready_again: Vec<RawFd>,
     /// After an `accept` error that is not one client's: when to try again.
     accept_paused_until: Option<Instant>,
+    /// What the listener is registered for.
+    listener_events: Events,
     /// Where reads land, one buffer for every client.
     data: Vec<u8>,
     spare: SpareFd,
@@ -118,6 +120,7 @@ impl Server {
             clients: FdMap::new(),
             ready_again: Vec::new(),
             accept_paused_until: None,
+            listener_events,
             data: vec![0; read_size.max(1)],
             spare: SpareFd::new()?,
             stats: AcceptStats::default(),
@@ -160,6 +163,9 @@ impl Server {
         {
             // No edge will come for the clients that waited meanwhile.
             self.accept_paused_until = None;
+            if self.listener_events & ET == 0 {
+                self.epoll.register(&self.listener, self.listener_events)?;
+            }
             self.accept_all();
         }
         for fd in std::mem::take(&mut self.ready_again) {
@@ -213,8 +219,7 @@ impl Server {
                     let peer = self.spare.shed(&self.listener);
                     self.log.refusing(peer, "out of file descriptors");
                     if peer.is_none() {
-                        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
-                        return;
+                        return self.pause_accepting();
                     }
                 }
                 AcceptAction::Pause => {
@@ -222,10 +227,21 @@ impl Server {
                     // not help, and giving up would strand the waiting
                     // clients. Try again shortly.
                     self.log.accept_failed(&error);
-                    self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
-                    return;
+                    return self.pause_accepting();
                 }
             }
+        }
+    }
+
+    /// Stops accepting for `ACCEPT_PAUSE`. A level-triggered listener (as
+    /// `epoll-threads` registers one shared by its loops) leaves the epoll
+    /// set meanwhile, or every wait would report it again at once. It is
+    /// taken out and put back rather than modified: an `EPOLLEXCLUSIVE`
+    /// registration cannot be modified.
+    fn pause_accepting(&mut self) {
+        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+        if self.listener_events & ET == 0 {
+            let _ = self.epoll.deregister(&self.listener);
         }
     }
 
@@ -541,3 +557,36 @@ fn send_queued(client: &mut Client, log: &Log) -> io::Result<()> {
     Ok(())
 }
 // ANCHOR_END: send
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// A listener shut down for reading stays readable, and every `accept`
+    /// on it fails (`EINVAL`): an error that pauses accepting. Registered
+    /// level-triggered, it must not be reported again during the pause.
+    #[test]
+    fn a_paused_level_triggered_listener_is_not_reported_again() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        socket2::SockRef::from(&listener)
+            .shutdown(std::net::Shutdown::Read)
+            .unwrap();
+        let epoll = Epoll::new().unwrap();
+        let mut server = Server::new(epoll, listener, IN, Log::new(true), 4096).unwrap();
+        let mut events = Vec::new();
+        server.turn(&mut events).unwrap();
+        assert_eq!(server.stats.wakeups, 1);
+        assert!(server.accept_paused_until.is_some());
+        // The next turn sleeps until the pause ends, instead of returning
+        // at once for the same listener.
+        let start = Instant::now();
+        server.turn(&mut events).unwrap();
+        assert!(
+            start.elapsed() >= ACCEPT_PAUSE / 2,
+            "the turn returned after {:?}",
+            start.elapsed()
+        );
+        assert_eq!(server.stats.wakeups, 1);
+    }
+}
