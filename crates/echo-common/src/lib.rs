@@ -15,8 +15,8 @@ pub mod timeout;
 pub use cli::{ServerArgs, exit_with_error, parse_args, parse_read_size};
 pub use log::Log;
 pub use net::{
-    ACCEPT_PAUSE, AcceptAction, SpareFd, accept_action, listen, raise_fd_limit, resolve,
-    tune_connection,
+    ACCEPT_PAUSE, AcceptAction, SpareFd, accept_action, listen, listen_reuse_port, raise_fd_limit,
+    resolve, tune_connection,
 };
 pub use queue::{MAX_READ_SIZE, MessageQueue, PENDING_LIMIT, READ_SIZE, SHARED_READ_SIZE};
 pub use show::{Payload, PyAddr};

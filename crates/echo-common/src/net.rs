@@ -30,27 +30,56 @@ pub fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
 /// `SO_REUSEADDR` lets a restarted server bind while old connections are in
 /// `TIME_WAIT`; a port another server listens on is still refused.
 pub fn listen(args: &ServerArgs) -> Result<TcpListener, String> {
-    let addr = resolve(&args.host, args.port)
-        .map_err(|e| format!("cannot resolve host '{}': {e}", args.host))?;
-    let bind = || -> io::Result<TcpListener> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-        socket.set_reuse_address(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(BACKLOG)?;
-        Ok(socket.into())
+    let addr = resolve_arg(args)?;
+    bind(addr, false).map_err(|e| listen_error(args, addr, &e))
+}
+
+/// `count` listening sockets on `--host`/`--port`, all bound with
+/// `SO_REUSEPORT`, so that the kernel spreads new connections over them
+/// (one per event loop). With `--port 0` the first picks a free port and
+/// the others join it.
+pub fn listen_reuse_port(args: &ServerArgs, count: usize) -> Result<Vec<TcpListener>, String> {
+    let addr = resolve_arg(args)?;
+    let first = bind(addr, true).map_err(|e| listen_error(args, addr, &e))?;
+    let port = first
+        .local_addr()
+        .map_err(|e| listen_error(args, addr, &e))?
+        .port();
+    let mut listeners = vec![first];
+    while listeners.len() < count {
+        let same = SocketAddr::new(addr.ip(), port);
+        listeners.push(bind(same, true).map_err(|e| listen_error(args, same, &e))?);
+    }
+    Ok(listeners)
+}
+
+fn resolve_arg(args: &ServerArgs) -> Result<SocketAddr, String> {
+    resolve(&args.host, args.port).map_err(|e| format!("cannot resolve host '{}': {e}", args.host))
+}
+
+fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    #[cfg(target_os = "linux")]
+    socket.set_reuse_port(reuse_port)?;
+    #[cfg(not(target_os = "linux"))]
+    let _ = reuse_port;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// The one-line error for a listener that cannot be set up, with what to
+/// do next: the error is the last thing the server prints.
+fn listen_error(args: &ServerArgs, addr: SocketAddr, e: &io::Error) -> String {
+    let hint = match e.kind() {
+        io::ErrorKind::AddrInUse => " (try another --port, or --port 0 for any free one)",
+        _ => "",
     };
-    bind().map_err(|e| {
-        // Say what to do next, on the same line: the error is the last
-        // thing the server prints.
-        let hint = match e.kind() {
-            io::ErrorKind::AddrInUse => " (try another --port, or --port 0 for any free one)",
-            _ => "",
-        };
-        format!(
-            "cannot listen on {} port {} ({addr}): {e}{hint}",
-            args.host, args.port
-        )
-    })
+    format!(
+        "cannot listen on {} port {} ({addr}): {e}{hint}",
+        args.host, args.port
+    )
 }
 
 /// Socket options every server sets on an accepted connection:

@@ -3,13 +3,14 @@
 #![cfg(target_os = "linux")]
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
 use test_support::ServerProcess;
 use test_support::checks::{
-    binary_payload, check_command_line, check_echo, check_half_close, check_multiclient_transcripts,
+    binary_payload, check_command_line, check_data_then_end_of_file, check_echo, check_half_close,
+    check_multiclient_transcripts, check_urgent_not_stranded,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_epoll-edge");
@@ -104,27 +105,7 @@ fn a_half_closing_client_gets_all_its_echo(mode: &[&str]) {
 /// sees the end-of-file, and the client waits for the close forever.
 fn data_and_end_of_file_reported_together_are_both_handled(mode: &[&str]) {
     let server = start(mode, &[]);
-    let client = TcpStream::connect(server.addr()).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    assert!(
-        server
-            .wait_for_line(
-                |l| l.starts_with("new connection from"),
-                Duration::from_secs(5)
-            )
-            .is_some()
-    );
-    // Stopped, the server cannot look between the two arrivals.
-    server.signal(libc::SIGSTOP).unwrap();
-    (&client).write_all(b"last words").unwrap();
-    client.shutdown(Shutdown::Write).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    server.signal(libc::SIGCONT).unwrap();
-    let mut echoed = Vec::new();
-    (&client).read_to_end(&mut echoed).unwrap();
-    assert_eq!(echoed, b"last words");
+    check_data_then_end_of_file(&server).unwrap();
 }
 
 /// TCP stops a read at the urgent mark, so with an urgent byte in the
@@ -133,31 +114,7 @@ fn data_and_end_of_file_reported_together_are_both_handled(mode: &[&str]) {
 /// `ab` and strands `cdef` until the client sends again.
 fn data_after_an_urgent_byte_is_not_stranded(mode: &[&str]) {
     let server = start(mode, &["--quiet"]);
-    for round in 0..4 {
-        let client = TcpStream::connect(server.addr()).unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        (&client).write_all(b"hello").unwrap();
-        let mut hello = [0; 5];
-        (&client).read_exact(&mut hello).unwrap();
-        server.signal(libc::SIGSTOP).unwrap();
-        (&client).write_all(b"ab").unwrap();
-        socket2::SockRef::from(&client)
-            .send_out_of_band(b"c")
-            .unwrap();
-        (&client).write_all(b"def").unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        server.signal(libc::SIGCONT).unwrap();
-        let mut echoed = [0; 6];
-        let got = (&client).read_exact(&mut echoed);
-        assert!(
-            got.is_ok(),
-            "round {round}: {got:?}, got {:?}",
-            String::from_utf8_lossy(&echoed)
-        );
-        assert_eq!(&echoed, b"abcdef", "round {round}");
-    }
+    check_urgent_not_stranded(&server, 4).unwrap();
 }
 
 /// `--read-size 1`: every read is "full", so no read is ever short, and

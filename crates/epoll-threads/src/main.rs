@@ -34,12 +34,11 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use echo_common::{
-    Log, SHARED_READ_SIZE, ServerArgs, exit_with_error, parse_args, parse_read_size,
-    raise_fd_limit, resolve,
+    Log, SHARED_READ_SIZE, ServerArgs, exit_with_error, listen, listen_reuse_port, parse_args,
+    parse_read_size, raise_fd_limit,
 };
 use epoll_edge::edge::{AcceptStats, Server};
 use epoll_edge::epoll::{ET, EXCLUSIVE, Epoll, Events, IN};
-use socket2::{Domain, Socket, Type};
 
 /// An echo server with one epoll loop per thread.
 #[derive(Parser)]
@@ -194,42 +193,35 @@ fn listeners(
     balance: Balance,
     loops: usize,
 ) -> Result<Vec<(TcpListener, Events)>, String> {
-    let addr = resolve(&args.host, args.port)
-        .map_err(|e| format!("cannot resolve host '{}': {e}", args.host))?;
-    let failed = |e: io::Error| {
-        format!(
-            "cannot listen on {} port {} ({addr}): {e}; try another --port, or --port 0 for a free one",
-            args.host, args.port
-        )
+    let (listeners, events) = match balance {
+        Balance::Reuseport => (listen_reuse_port(args, loops)?, IN | ET),
+        Balance::Exclusive | Balance::Shared => {
+            // One socket, and another descriptor for it per loop.
+            let one = listen(args)?;
+            let mut same = Vec::with_capacity(loops);
+            for _ in 1..loops {
+                same.push(
+                    one.try_clone()
+                        .map_err(|e| format!("cannot share the listener: {e}"))?,
+                );
+            }
+            same.push(one);
+            let events = if balance == Balance::Exclusive {
+                IN | EXCLUSIVE
+            } else {
+                IN
+            };
+            (same, events)
+        }
     };
-    let bind = |addr: std::net::SocketAddr, reuse_port: bool| -> io::Result<TcpListener> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-        socket.set_reuse_address(true)?;
-        socket.set_reuse_port(reuse_port)?;
-        socket.bind(&addr.into())?;
-        socket.listen(echo_common::net::BACKLOG)?;
-        socket.set_nonblocking(true)?;
-        Ok(socket.into())
-    };
-    let (events, reuse_port) = match balance {
-        Balance::Reuseport => (IN | ET, true),
-        Balance::Exclusive => (IN | EXCLUSIVE, false),
-        Balance::Shared => (IN, false),
-    };
-    let first = bind(addr, reuse_port).map_err(failed)?;
-    // With `--port 0` the first bind picked the port; the others join it.
-    let addr = first.local_addr().map_err(failed)?;
-    let mut listeners = vec![(first, events)];
-    while listeners.len() < loops {
-        let next = if reuse_port {
-            bind(addr, true)
-        } else {
-            // The same socket, another descriptor for it.
-            listeners[0].0.try_clone()
-        };
-        listeners.push((next.map_err(failed)?, events));
-    }
-    Ok(listeners)
+    listeners
+        .into_iter()
+        .map(|l| {
+            l.set_nonblocking(true)
+                .map_err(|e| format!("cannot make the listener non-blocking: {e}"))?;
+            Ok((l, events))
+        })
+        .collect()
 }
 // ANCHOR_END: listeners
 

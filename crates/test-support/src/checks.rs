@@ -288,6 +288,81 @@ pub fn check_command_line(program: &Path, args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// Data and the end-of-file arrive while the server is stopped (SIGSTOP),
+/// so one event reports both: the server must echo the data and then close.
+pub fn check_data_then_end_of_file(server: &ServerProcess) -> Result<(), String> {
+    let client = TcpStream::connect(server.addr()).map_err(|e| format!("connect: {e}"))?;
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    server
+        .wait_for_line(
+            |l| l.starts_with("new connection from"),
+            Duration::from_secs(5),
+        )
+        .ok_or("the server did not log the new connection")?;
+    // Stopped, the server cannot look between the two arrivals.
+    server
+        .signal(libc::SIGSTOP)
+        .map_err(|e| format!("SIGSTOP: {e}"))?;
+    let sent = (&client)
+        .write_all(b"last words")
+        .and_then(|()| client.shutdown(Shutdown::Write));
+    std::thread::sleep(Duration::from_millis(200));
+    server
+        .signal(libc::SIGCONT)
+        .map_err(|e| format!("SIGCONT: {e}"))?;
+    sent.map_err(|e| format!("send: {e}"))?;
+    let mut echoed = Vec::new();
+    (&client)
+        .read_to_end(&mut echoed)
+        .map_err(|e| format!("after {} bytes: {e}", echoed.len()))?;
+    if echoed != b"last words" {
+        return Err(format!("got {:?}", String::from_utf8_lossy(&echoed)));
+    }
+    Ok(())
+}
+
+/// `rounds` times, on a fresh connection: with the server stopped, `ab`, an
+/// urgent `c` (`MSG_OOB`) and `def` arrive; continued, the server must echo
+/// all six bytes. TCP stops a read at the urgent mark, so the first read
+/// is short while data is still queued: a server that takes every short
+/// read to mean "empty" echoes `ab` and strands the rest.
+pub fn check_urgent_not_stranded(server: &ServerProcess, rounds: usize) -> Result<(), String> {
+    for round in 0..rounds {
+        let client = TcpStream::connect(server.addr()).map_err(|e| format!("connect: {e}"))?;
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+        let mut hello = [0; 5];
+        (&client)
+            .write_all(b"hello")
+            .and_then(|()| (&client).read_exact(&mut hello))
+            .map_err(|e| format!("round {round}: before the stop: {e}"))?;
+        server
+            .signal(libc::SIGSTOP)
+            .map_err(|e| format!("SIGSTOP: {e}"))?;
+        let sent = (&client)
+            .write_all(b"ab")
+            .and_then(|()| socket2::SockRef::from(&client).send_out_of_band(b"c"))
+            .and_then(|_| (&client).write_all(b"def"));
+        std::thread::sleep(Duration::from_millis(100));
+        server
+            .signal(libc::SIGCONT)
+            .map_err(|e| format!("SIGCONT: {e}"))?;
+        sent.map_err(|e| format!("round {round}: send: {e}"))?;
+        let mut echoed = [0; 6];
+        let got = (&client).read_exact(&mut echoed);
+        if got.is_err() || &echoed != b"abcdef" {
+            return Err(format!(
+                "round {round}: {got:?}, got {:?}",
+                String::from_utf8_lossy(&echoed)
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
