@@ -25,6 +25,7 @@ pub mod hints;
 pub mod manifest;
 pub mod memory;
 pub mod probe;
+pub mod starter;
 
 use std::io::{self, Write};
 use std::panic::AssertUnwindSafe;

@@ -5,6 +5,8 @@
 //! `cargo run -p grade -- --solution 04`: grades the reference solution.
 //! `cargo run -p grade -- --list`: the exercises and their checks.
 //! `cargo run -p grade -- --class DIR`: grades every student's copy in DIR.
+//! `cargo run -p grade -- --make-starters`: rewrites the starters from the
+//! solutions' markers (see `grade::starter`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -46,6 +48,10 @@ struct Args {
     /// With --class, print the table as JSON
     #[arg(long, requires = "class")]
     json: bool,
+    /// Rewrite every starter from its solution (the regions between
+    /// `// BEGIN SOLUTION` and `// END SOLUTION`)
+    #[arg(long, conflicts_with_all = ["name", "all", "solution", "list", "hint", "class"])]
+    make_starters: bool,
     /// Grade this already built server as exercise NAME and print the grade
     /// as JSON: how --class grades each copy, in a process of its own
     #[arg(long, value_name = "PATH", requires = "name", hide = true)]
@@ -66,6 +72,22 @@ fn main() -> ExitCode {
     };
     // Checks open many connections; a low soft limit must not fail them.
     let _ = echo_common::raise_fd_limit();
+    if args.make_starters {
+        let mut skipped = Vec::new();
+        match grade::starter::make_starters(&root, &manifest, &mut skipped) {
+            Ok(written) => {
+                for dir in &skipped {
+                    println!("left {dir} alone: its solution has no `// BEGIN SOLUTION` region");
+                }
+                for path in &written {
+                    println!("wrote {}", path.display());
+                }
+                println!("{} starter file(s) rewritten", written.len());
+                return ExitCode::SUCCESS;
+            }
+            Err(e) => echo_common::exit_with_error(e),
+        }
+    }
     let result = if let Some(dir) = &args.class {
         class(&root, &manifest, dir, args.json)
     } else if let (Some(program), Some(name)) = (&args.grade_program, &args.name) {

@@ -234,13 +234,44 @@ fn starters_leave_work_marked_and_solutions_leave_none() {
             "{}: the starter marks no work with todo!() and // TODO",
             ex.dir
         );
-        let solution = src(ex.solution_dir());
+        // The starter's lines inside a solution (`//| ...`) are comments.
+        let solution: String = src(ex.solution_dir())
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//|"))
+            .collect();
         assert!(
             !solution.contains("todo!(") && !solution.contains("TODO"),
             "{}: the solution still has a TODO",
             ex.dir
         );
     }
+}
+
+/// A starter is made from its solution (`grade::starter`): one edited by
+/// hand, or a solution changed without `--make-starters`, fails here.
+#[test]
+fn every_starter_is_made_from_its_solution() {
+    let mut stale = Vec::new();
+    for ex in manifest().exercises {
+        assert!(
+            grade::starter::has_regions(&root(), &ex).unwrap(),
+            "{}: the solution marks no region for the starter",
+            ex.dir
+        );
+        let files = grade::starter::starter_files(&root(), &ex).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!files.is_empty(), "{}: no solution sources", ex.dir);
+        for file in files {
+            if file.current.as_deref() != Some(file.generated.as_str()) {
+                stale.push(file.path.display().to_string());
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "these starters differ from what their solutions make; \
+         run `cargo run -p grade -- --make-starters`:\n{}",
+        stale.join("\n")
+    );
 }
 
 #[test]
