@@ -4,7 +4,7 @@ use std::fmt::Display;
 
 use clap::Parser;
 
-/// `--host`, `--port`, `--quiet`: the flags every server in the workspace takes.
+/// `--host`, `--port`, `--quiet`, `--backlog`: the flags every server in the workspace takes.
 /// Chapters add their own with `#[command(flatten)]`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServerArgs {
@@ -17,6 +17,10 @@ pub struct ServerArgs {
     /// Print only the startup line and errors, not every event
     #[arg(long)]
     pub quiet: bool,
+    /// How many connected clients the kernel may hold until they are
+    /// accepted (the listen backlog; Linux caps it at net.core.somaxconn)
+    #[arg(long, default_value_t = crate::net::BACKLOG, value_parser = clap::value_parser!(i32).range(1..=65535))]
+    pub backlog: i32,
 }
 
 /// Parses the command line. `--help` prints and exits 0; any mistake prints a

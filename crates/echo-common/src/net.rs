@@ -9,9 +9,10 @@ use socket2::{Domain, Socket, Type};
 
 use crate::cli::ServerArgs;
 
-/// How many finished handshakes the kernel may hold for `accept`. The
-/// Python original's `listen(5)` makes clients stall under load; Linux caps
-/// this at `net.core.somaxconn` (4096 on current kernels).
+/// How many finished handshakes the kernel may hold for `accept`, unless
+/// `--backlog` says otherwise. The Python original's `listen(5)` makes
+/// clients stall under load; Linux caps this at `net.core.somaxconn` (4096
+/// on current kernels).
 pub const BACKLOG: i32 = 4096;
 
 /// Resolves `host`, preferring IPv4, so `localhost` means 127.0.0.1 as in
@@ -31,7 +32,7 @@ pub fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
 /// `TIME_WAIT`; a port another server listens on is still refused.
 pub fn listen(args: &ServerArgs) -> Result<TcpListener, String> {
     let addr = resolve_arg(args)?;
-    bind(addr, false).map_err(|e| listen_error(args, addr, &e))
+    bind(addr, false, args.backlog).map_err(|e| listen_error(args, addr, &e))
 }
 
 /// `count` listening sockets on `--host`/`--port`, all bound with
@@ -40,7 +41,7 @@ pub fn listen(args: &ServerArgs) -> Result<TcpListener, String> {
 /// the others join it.
 pub fn listen_reuse_port(args: &ServerArgs, count: usize) -> Result<Vec<TcpListener>, String> {
     let addr = resolve_arg(args)?;
-    let first = bind(addr, true).map_err(|e| listen_error(args, addr, &e))?;
+    let first = bind(addr, true, args.backlog).map_err(|e| listen_error(args, addr, &e))?;
     let port = first
         .local_addr()
         .map_err(|e| listen_error(args, addr, &e))?
@@ -48,7 +49,7 @@ pub fn listen_reuse_port(args: &ServerArgs, count: usize) -> Result<Vec<TcpListe
     let mut listeners = vec![first];
     while listeners.len() < count {
         let same = SocketAddr::new(addr.ip(), port);
-        listeners.push(bind(same, true).map_err(|e| listen_error(args, same, &e))?);
+        listeners.push(bind(same, true, args.backlog).map_err(|e| listen_error(args, same, &e))?);
     }
     Ok(listeners)
 }
@@ -57,7 +58,7 @@ fn resolve_arg(args: &ServerArgs) -> Result<SocketAddr, String> {
     resolve(&args.host, args.port).map_err(|e| format!("cannot resolve host '{}': {e}", args.host))
 }
 
-fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+fn bind(addr: SocketAddr, reuse_port: bool, backlog: i32) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
     socket.set_reuse_address(true)?;
     #[cfg(target_os = "linux")]
@@ -65,7 +66,7 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     #[cfg(not(target_os = "linux"))]
     let _ = reuse_port;
     socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
+    socket.listen(backlog)?;
     Ok(socket.into())
 }
 
@@ -221,12 +222,42 @@ mod tests {
             host: "127.0.0.1".into(),
             port: taken.local_addr().unwrap().port(),
             quiet: true,
+            backlog: BACKLOG,
         };
         let err = listen(&args).unwrap_err();
         assert!(err.contains("cannot listen on 127.0.0.1 port"), "{err}");
         assert!(err.contains("in use"), "{err}");
         assert!(err.contains("--port 0"), "{err}");
         assert!(!err.contains('\n'));
+    }
+
+    /// Connections the listener completes while nobody accepts, of `tries`.
+    #[cfg(target_os = "linux")]
+    fn completed_handshakes(backlog: i32, tries: usize) -> usize {
+        let args = ServerArgs {
+            host: "127.0.0.1".into(),
+            port: 0,
+            quiet: true,
+            backlog,
+        };
+        let listener = listen(&args).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut held = Vec::new();
+        for _ in 0..tries {
+            // A full accept queue drops the SYN: the connect stays pending.
+            if let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                held.push(s);
+            }
+        }
+        held.len()
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_backlog_flag_bounds_the_accept_queue() {
+        // Linux holds one more than the backlog (`backlog + 1`).
+        assert_eq!(completed_handshakes(1, 4), 2);
+        assert_eq!(completed_handshakes(BACKLOG, 4), 4);
     }
 
     #[test]
