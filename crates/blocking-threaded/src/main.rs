@@ -156,7 +156,9 @@ fn accept_loop(
         }
     }
 }
+// ANCHOR_END: accept
 
+// ANCHOR: shed
 /// Linux looks for a free descriptor before it looks for a client, so at the
 /// limit `accept` fails at once, client or not: calling it again straight
 /// away would spin a core. If a client is waiting, it is taken with the spare
@@ -179,7 +181,7 @@ fn shed_or_wait(listener: &TcpListener, spare: &mut SpareFd, err: &io::Error, lo
         }
     }
 }
-// ANCHOR_END: accept
+// ANCHOR_END: shed
 
 // ANCHOR: serve
 /// Echoes one client until it has sent everything. Both calls block, so this

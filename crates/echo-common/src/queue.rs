@@ -35,6 +35,7 @@ pub const PENDING_LIMIT: usize = 256 * 1024;
 /// [`PENDING_LIMIT`].
 const CHUNK_SIZE: usize = 16 * 1024;
 
+// ANCHOR: queue
 /// Bytes waiting to be sent, oldest first, in messages of up to
 /// `CHUNK_SIZE` (16 KiB) or one push, whichever is longer. A partial send
 /// leaves the unsent rest of the oldest message at the head, so bytes go out
@@ -84,6 +85,7 @@ impl MessageQueue {
             self.sent_of_front = 0;
         }
     }
+    // ANCHOR_END: queue
 
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()

@@ -331,6 +331,7 @@ impl Server {
     }
     // ANCHOR_END: writable
 
+    // ANCHOR: close
     /// Forgets a client; dropping its stream closes the socket.
     fn close(&mut self, fd: RawFd) {
         self.inputs.remove(&fd);
@@ -338,6 +339,7 @@ impl Server {
         self.message_queues.remove(&fd);
         self.clients.remove(&fd);
     }
+    // ANCHOR_END: close
 }
 
 #[cfg(test)]
