@@ -45,6 +45,8 @@
 #![forbid(unsafe_code)]
 
 pub mod commands;
+pub mod course;
+pub mod diffs;
 pub mod excerpts;
 pub mod html;
 pub mod links;

@@ -76,7 +76,7 @@ pub struct Server {
 }
 
 // ANCHOR: serve
-/// Chapter 6's server: one loop, for ever.
+/// Chapter 7's server: one loop, for ever.
 pub fn serve(epoll: Epoll, listener: TcpListener, log: Log, read_size: usize) -> ! {
     let mut server = Server::new(epoll, listener, IN | ET, log, read_size)
         .unwrap_or_else(|e| exit_with_error(e));

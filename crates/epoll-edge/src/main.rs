@@ -1,5 +1,6 @@
-//! Chapter 6, epoll-edge: one thread serves every client with `epoll(7)`
-//! (Linux only).
+//! Chapters 6 and 7, epoll-edge: one thread serves every client with
+//! `epoll(7)` (Linux only), level-triggered with `--level` (chapter 6) or
+//! edge-triggered (chapter 7).
 //!
 //! The kernel keeps the list of watched descriptors, and `epoll_wait` returns
 //! only the ready ones, so ten thousand idle connections cost the loop

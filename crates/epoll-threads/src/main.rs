@@ -1,6 +1,6 @@
 //! epoll-threads: one edge-triggered epoll loop per core, and a clean stop.
 //!
-//! Each loop is chapter 6's edge-triggered server (`epoll_edge::edge`), on
+//! Each loop is chapter 7's edge-triggered server (`epoll_edge::edge`), on
 //! its own thread, with its own epoll instance and its own clients: a
 //! connection stays on the loop that accepted it. The loops share the port in
 //! one of three ways (`--balance`):
@@ -151,7 +151,7 @@ fn main() {
 }
 
 // ANCHOR: loop
-/// One loop: chapter 6's server, until `stop` becomes readable; then a clean
+/// One loop: chapter 7's server, until `stop` becomes readable; then a clean
 /// stop. Returns what the listener did, how many connections it closed and
 /// how many times the thread slept.
 fn run_loop(mut server: Server, stop: RawFd) -> (AcceptStats, usize, u64) {
