@@ -1,9 +1,9 @@
-//! Exercise 1: a thread per connection, and a pool to cap them.
+//! Exercise 1: a pool that says no.
 //!
-//! The server gives every client a thread of its own, as the chapter does.
-//! `--pool N` is on the command line but not written yet: make it serve with
-//! a fixed pool of N threads, so that the server never runs more than N
-//! clients at once and client N+1 waits for a free thread.
+//! This is the server of the blocking-threaded chapter. With `--pool N`,
+//! client N+1 is accepted and then hears nothing until one of the first N
+//! leaves. Make it hear, at once, one line saying that every worker is
+//! busy, then end-of-file: never silence, and never a reset.
 //!
 //! Read `exercises/01-blocking-threaded/README.md` first; grade your work
 //! with `cargo run -p grade -- 01`.
@@ -12,12 +12,15 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use clap::Parser;
 use echo_common::{
-    ACCEPT_PAUSE, AcceptAction, Log, READ_SIZE, ServerArgs, SpareFd, accept_action,
-    exit_with_error, listen, parse_args, raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, PyAddr, READ_SIZE, ServerArgs, SpareFd, accept_action,
+    exit_with_error, listen, parse_args, parse_read_size, raise_fd_limit,
 };
 
 /// An echo server with a thread per connection, or a pool of threads.
@@ -25,6 +28,10 @@ use echo_common::{
 struct Args {
     #[command(flatten)]
     server: ServerArgs,
+    /// The most bytes read from a socket in one call (each connection has a
+    /// buffer of its own, so the default is small)
+    #[arg(long, value_name = "BYTES", default_value_t = READ_SIZE, value_parser = parse_read_size)]
+    read_size: usize,
     /// Serve with a fixed pool of N threads; client N+1 waits for a free one
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pool: Option<u16>,
@@ -46,21 +53,22 @@ fn main() {
     let port = listener.local_addr().map_or(args.server.port, |a| a.port());
     log.starting_up(&args.server.host, port);
 
+    let read_size = args.read_size;
     match args.pool {
         None => accept_loop(&listener, log, |stream, peer| {
-            spawn_client(stream, peer, log)
+            spawn_client(stream, peer, log, read_size)
         }),
-        Some(n) => run_pool(&listener, log, n),
+        Some(n) => run_pool(&listener, log, n, read_size),
     }
 }
 
 /// A new thread for this client, named after it (the name shows in panic
 /// messages, debuggers and `top -H`).
-fn spawn_client(stream: TcpStream, peer: SocketAddr, log: Log) {
+fn spawn_client(stream: TcpStream, peer: SocketAddr, log: Log, read_size: usize) {
     let spawned = thread::Builder::new()
         .name(format!("client {peer}"))
         .stack_size(STACK_SIZE)
-        .spawn(move || serve(stream, peer, log));
+        .spawn(move || serve(&stream, peer, log, read_size));
     // Out of threads or memory: this client is dropped (the closure, and
     // with it the socket, is dropped too), the server goes on.
     if let Err(e) = spawned {
@@ -70,14 +78,42 @@ fn spawn_client(stream: TcpStream, peer: SocketAddr, log: Log) {
 
 /// Starts `n` workers that take clients from a channel, then accepts clients
 /// and hands each to a free worker.
-fn run_pool(listener: &TcpListener, log: Log, n: u16) {
-    // TODO: start `n` worker threads (`thread::Builder`, named, with
-    // `STACK_SIZE`), each taking clients from a channel and calling `serve`
-    // for each. Then run `accept_loop` and hand every client to the channel.
-    // With every worker busy, client n+1 must wait: it gets no echo until
-    // one of the first n leaves.
-    let _ = (listener, log);
-    todo!("serve with a pool of {n} threads")
+fn run_pool(listener: &TcpListener, log: Log, n: u16, read_size: usize) {
+    // Capacity 0: a hand-off completes only when a worker takes the client.
+    let (handoff, clients) = crossbeam_channel::bounded::<(TcpStream, SocketAddr)>(0);
+    // How many workers are serving a client (only used to say so in the log).
+    let busy = Arc::new(AtomicUsize::new(0));
+    for i in 1..=n {
+        let (clients, busy) = (clients.clone(), Arc::clone(&busy));
+        let worker = move || {
+            for (stream, peer) in clients {
+                busy.fetch_add(1, Ordering::Relaxed);
+                // A panic while serving one client must not shrink the pool.
+                let _ = catch_unwind(AssertUnwindSafe(|| serve(&stream, peer, log, read_size)));
+                busy.fetch_sub(1, Ordering::Relaxed);
+            }
+        };
+        thread::Builder::new()
+            .name(format!("worker {i}"))
+            .stack_size(STACK_SIZE)
+            .spawn(worker)
+            .unwrap_or_else(|e| exit_with_error(format_args!("cannot start worker {i}: {e}")));
+    }
+    accept_loop(listener, log, |stream, peer| {
+        if busy.load(Ordering::Relaxed) >= usize::from(n) {
+            // TODO: every worker is busy. Do not wait for one: send this
+            // client one line that says so, then end-of-file, without a
+            // reset even if it has sent data, and without holding up this
+            // loop or starting a thread per refused client (see README.md).
+            log.event(format_args!(
+                "all {n} workers are busy; {} waits for one",
+                PyAddr(peer)
+            ));
+        }
+        if handoff.send((stream, peer)).is_err() {
+            exit_with_error("every worker has stopped");
+        }
+    });
 }
 
 /// Accepts clients one at a time, forever, and passes each to `hand_off`.
@@ -133,18 +169,19 @@ fn shed_or_wait(listener: &TcpListener, spare: &mut SpareFd, err: &io::Error, lo
 /// Echoes one client until it has sent everything. Both calls block, so this
 /// thread holds no queue: it does not read more until its last read is sent,
 /// and a client that does not read its echo just stalls its own thread.
-fn serve(mut stream: TcpStream, peer: SocketAddr, log: Log) {
+fn serve(mut stream: &TcpStream, peer: SocketAddr, log: Log, read_size: usize) {
     // Echoes go out at once (no Nagle delay), and urgent data stays in the
     // stream, to be echoed like any other byte.
-    if let Err(e) = echo_common::tune_connection(&stream) {
+    if let Err(e) = echo_common::tune_connection(stream) {
         log.dropping(peer, &e);
         return;
     }
-    let mut data = [0u8; READ_SIZE];
+    // On the heap: the thread's stack is small (`STACK_SIZE`).
+    let mut data = vec![0u8; read_size];
     loop {
         match stream.read(&mut data) {
             // Zero bytes: the client will send no more, and all it sent has
-            // been echoed. Dropping the stream closes the socket.
+            // been echoed. The caller closes the socket (drops the stream).
             Ok(0) => {
                 log.closing(peer);
                 return;

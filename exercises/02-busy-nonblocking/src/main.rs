@@ -1,13 +1,16 @@
-//! Exercise 2: a busy loop that learns to rest.
+//! Exercise 2 (`exercises/02-busy-nonblocking`): a busy loop that learns to
+//! rest.
 //!
 //! The server is the busy-nonblocking chapter's: one loop that tries accept,
 //! read and write on non-blocking sockets, over and over, and keeps a core
-//! busy when no client sends anything. `--sleep-ms MS` is on the command
-//! line but not written yet: make the loop sleep that long after a pass that
-//! found nothing to do, and measure what it saves and what it costs.
+//! busy when no client sends anything. The exercise is `--sleep-ms MS`: a
+//! sleep that long after a pass that found nothing to do, and none after a
+//! pass that did something; then a measure of what it saves and what it
+//! costs.
 //!
-//! Read `exercises/02-busy-nonblocking/README.md` first; grade your work
-//! with `cargo run -p grade -- 02`.
+//! Read `exercises/02-busy-nonblocking/README.md` first; grade the work with
+//! `cargo run -p grade -- 02` (`--solution 02` grades the reference solution
+//! in `exercises/solutions/02-busy-nonblocking`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -75,28 +78,32 @@ fn main() {
         if !pause.is_zero() {
             // TODO: sleep for `pause`, but only after a pass that found
             // nothing to do: no client accepted, no byte read or sent, no
-            // connection closed. `accept_all` and `try_io` will have to say
-            // whether they did anything.
+            // connection closed. `accept_all` says whether it took anyone;
+            // `try_io` will have to say whether it did anything.
             todo!("sleep {pause:?} after a pass with nothing to do");
         }
     }
 }
 
 /// Accepts every client that is waiting, and returns when none is.
+/// Returns whether it took anyone (accepted, or refused for lack of
+/// descriptors).
 fn accept_all(
     listener: &TcpListener,
     spare: &mut SpareFd,
     accept_paused_until: &mut Option<Instant>,
     connections: &mut Vec<Connection>,
     log: Log,
-) {
+) -> bool {
     if accept_paused_until.is_some_and(|until| Instant::now() < until) {
-        return;
+        return false;
     }
     *accept_paused_until = None;
+    let mut worked = false;
     loop {
         match listener.accept() {
             Ok((stream, peer)) => {
+                worked = true;
                 // Reads and writes must not block the loop; echoes go out at
                 // once (no Nagle delay); urgent data stays in the stream.
                 let setup = stream
@@ -115,7 +122,7 @@ fn accept_all(
                 });
             }
             // Nobody is waiting: on to the connections.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return worked,
             Err(e) => {
                 match accept_action(&e) {
                     AcceptAction::Retry => continue,
@@ -126,7 +133,7 @@ fn accept_all(
                         // left hanging.
                         if let Some(peer) = spare.shed(listener) {
                             log.refusing(Some(peer), "out of file descriptors");
-                            return;
+                            return true;
                         }
                         // Nobody is waiting, or there is no spare: pause.
                     }
@@ -134,9 +141,10 @@ fn accept_all(
                 }
                 // Trying again on every pass would fail the same way, and
                 // flood the log: skip accepting for a moment.
+                // Not counted as work: retrying at once would not help.
                 log.accept_failed(&e);
                 *accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
-                return;
+                return worked;
             }
         }
     }

@@ -1,10 +1,10 @@
 //! Exercise 3: a server you can talk to on stdin.
 //!
 //! The server is the select-stdin chapter's: one `select` over the listener,
-//! the clients and stdin, where any line on stdin stops it. Give it
-//! commands instead: `stats` prints how many clients are connected and how
-//! many bytes it has echoed, `quit` stops it, anything else is answered with
-//! a one-line reminder of the commands.
+//! the clients and stdin. Instead of stopping on any line, it runs commands
+//! typed on stdin: `stats` (connections and bytes echoed), `list` (each
+//! client and what it has sent), `kick ADDR` (close one client) and `quit`;
+//! anything else is answered with a one-line reminder of the commands.
 //!
 //! Read `exercises/03-select-stdin/README.md` first; grade your work with
 //! `cargo run -p grade -- 03`.
@@ -160,6 +160,8 @@ impl Server {
         // half-typed line must not block the server.
         match io::stdin().read(&mut input) {
             Ok(0) => {
+                // TODO: a last line may end without a newline
+                // (`printf stats | ...`): run it before giving up on stdin.
                 self.inputs.remove(&self.stdin);
                 self.log.always(format_args!(
                     "stdin is at end of file: no longer watching it (stop the server with Ctrl-C)"
@@ -181,13 +183,34 @@ impl Server {
     /// Runs the commands in `input`, which is what one read of stdin
     /// returned: part of a line, a line, or several. Returns whether to stop.
     fn handle_commands(&mut self, input: &[u8]) -> bool {
-        // TODO: run each complete line as a command:
-        // - `stats`: print `stats: N connections open, M bytes echoed`
-        //   (`self.log.always`), M counting every byte written back so far;
-        // - `quit`: print why, and return true to stop the server;
-        // - anything else: print `unknown command "..."; try stats or quit`.
-        // Keep the start of a line that has not ended yet for the next read.
-        todo!("run the commands in {}", Payload(input))
+        // TODO: a read is not a line: it may be `sta` now and `ts` and a
+        // newline later, or two lines at once. Keep what follows the last
+        // newline for the next read, and run each complete line.
+        self.run_command(input)
+    }
+
+    /// Runs one line typed on stdin, a command and maybe an argument;
+    /// returns whether to stop.
+    fn run_command(&mut self, line: &[u8]) -> bool {
+        let line = line.trim_ascii();
+        let (command, argument) = match line.iter().position(u8::is_ascii_whitespace) {
+            Some(space) => (&line[..space], line[space..].trim_ascii()),
+            None => (line, &line[line.len()..]),
+        };
+        match command {
+            b"quit" => {
+                self.log.always(format_args!(
+                    "stopping on \"quit\" from stdin; closing the listener and {} connection(s)",
+                    self.clients.len()
+                ));
+                true
+            }
+            // TODO: `stats`, `list` and `kick ADDR`, printing what the
+            // README shows with `self.log.always`; an empty line does
+            // nothing; anything else is an unknown command, which does not
+            // stop the server.
+            _ => todo!("the command {} {}", Payload(command), Payload(argument)),
+        }
     }
 
     /// Accepts every waiting client (the listener is non-blocking, so this

@@ -1,9 +1,10 @@
-//! Exercise 4: a `select(2)` echo server that loses data.
+//! Exercise 4: the select-queue chapter's server, to be given a byte quota
+//! per client (`--quota BYTES`).
 //!
-//! It echoes with a single `write` as soon as data arrives and closes a
-//! client the moment it sends end-of-file. That works for short messages
-//! and fails for everything else. Make it queue its output, close only once
-//! the echo is delivered, and stop reading from a client that does not read.
+//! Without `--quota` it is the chapter's server. With it, the first read
+//! reaches a `todo!()`: a client's first BYTES bytes are to be echoed, then
+//! one line that says the quota is used up, then the connection ends
+//! without losing any of it.
 //!
 //! Read `exercises/04-select-queue/README.md` first; grade your work with
 //! `cargo run -p grade -- 04`.
@@ -18,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use echo_common::{
-    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
-    exit_with_error, listen, parse_args, raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, SHARED_READ_SIZE, ServerArgs, SpareFd,
+    accept_action, exit_with_error, listen, parse_args, parse_read_size, raise_fd_limit,
 };
 use echo_sys::{FdSet, FdTooLarge, select};
 
@@ -28,17 +29,36 @@ use echo_sys::{FdSet, FdTooLarge, select};
 struct Args {
     #[command(flatten)]
     server: ServerArgs,
+    /// The most bytes read from a socket in one call (one buffer serves
+    /// every client)
+    #[arg(long, value_name = "BYTES", default_value_t = SHARED_READ_SIZE, value_parser = parse_read_size)]
+    read_size: usize,
+    /// Echo at most this many bytes of each client, then send it one line
+    /// saying so and end the connection (default: no limit)
+    #[arg(long, value_name = "BYTES", value_parser = parse_quota)]
+    quota: Option<usize>,
+}
+
+/// A positive number of bytes.
+fn parse_quota(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("the quota must be at least 1 byte".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{text:?} is not a number of bytes: {e}")),
+    }
 }
 
 /// A connected client.
 struct Client {
     stream: TcpStream,
     peer: SocketAddr,
-    // TODO: remember that the client has sent end-of-file, so the server can
-    // close it once its echo is delivered.
+    /// The client has sent end-of-file; close once its echo is delivered.
+    done_reading: bool,
+    // TODO: what the server must know of a client with a quota: how much
+    // of it is left, and where the client is on its way out.
 }
 
-/// Everything the loop keeps.
+/// Everything the loop keeps, under the Python original's names.
 struct Server {
     listener: TcpListener,
     /// Sockets from which we expect to read.
@@ -51,16 +71,23 @@ struct Server {
     spare: SpareFd,
     /// While accepting is paused after an error, when it resumes.
     accept_paused_until: Option<Instant>,
+    /// Where reads land, one buffer for every client.
+    data: Vec<u8>,
+    /// `--quota`: how many bytes of each client are echoed.
+    quota: Option<usize>,
     log: Log,
 }
 
 fn main() {
     let args: Args = parse_args();
     let log = Log::new(args.server.quiet);
+
     let listener = listen(&args.server).unwrap_or_else(|e| exit_with_error(e));
     listener
         .set_nonblocking(true)
         .unwrap_or_else(|e| exit_with_error(e));
+    // More descriptors than FD_SETSIZE do not help select, but with them an
+    // extra connection is refused politely instead of failing accept.
     let _ = raise_fd_limit();
     let port = listener.local_addr().map_or(args.server.port, |a| a.port());
     log.starting_up(&args.server.host, port);
@@ -73,27 +100,35 @@ fn main() {
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
         accept_paused_until: None,
         listener,
+        data: vec![0; args.read_size],
+        quota: args.quota,
         log,
     };
 
     loop {
+        // TODO: a client that does not close after its quota is closed by the
+        // server after a short drain: the wait must end in time for that.
         let timeout = server.resume_accepting_if_due();
         server.log.waiting();
         let mut readable = fd_set(&server.inputs);
         let mut writable = fd_set(&server.outputs);
+        let mut exceptional = fd_set(&server.inputs);
         let highest = server.inputs.iter().chain(&server.outputs).max();
         let nfds = highest.map_or(0, |fd| fd + 1);
         match select(
             nfds,
             Some(&mut readable),
             Some(&mut writable),
-            None,
+            Some(&mut exceptional),
             timeout,
         ) {
             Ok(_) => {}
+            // A signal (SIGSTOP/SIGCONT, a debugger) interrupted the wait.
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => exit_with_error(format_args!("select failed: {e}")),
         }
+
+        // Handle inputs: the listener is readable when a client is waiting.
         for fd in ready(&server.inputs, &readable) {
             if fd == server.listener.as_raw_fd() {
                 server.accept_all();
@@ -101,14 +136,21 @@ fn main() {
                 server.handle_readable(fd);
             }
         }
+        // Handle outputs.
         for fd in ready(&server.outputs, &writable) {
             server.handle_writable(fd);
+        }
+        // Handle "exceptional conditions": for TCP, urgent (out-of-band) data.
+        for fd in ready(&server.inputs, &exceptional) {
+            if let Some(client) = server.clients.get(&fd) {
+                server.log.exceptional(client.peer);
+            }
         }
     }
 }
 
-/// The descriptors of `fds` as an `fd_set` (each was checked against
-/// `FD_SETSIZE` when it was accepted).
+/// The descriptors of `fds` as an `fd_set`. Each was checked against
+/// `FD_SETSIZE` when it was accepted, so none is refused here.
 fn fd_set(fds: &BTreeSet<RawFd>) -> FdSet {
     let mut set = FdSet::new();
     for &fd in fds {
@@ -117,7 +159,8 @@ fn fd_set(fds: &BTreeSet<RawFd>) -> FdSet {
     set
 }
 
-/// The members of `watched` that `select` left set in `ready`.
+/// The members of `watched` that `select` left set in `ready`. Collected into
+/// a `Vec` because handling one may change `watched`.
 fn ready(watched: &BTreeSet<RawFd>, ready: &FdSet) -> Vec<RawFd> {
     watched
         .iter()
@@ -127,7 +170,8 @@ fn ready(watched: &BTreeSet<RawFd>, ready: &FdSet) -> Vec<RawFd> {
 }
 
 impl Server {
-    /// Accepts every waiting client, up to `WouldBlock`.
+    /// Accepts every waiting client (the listener is non-blocking, so this
+    /// stops at `WouldBlock`).
     fn accept_all(&mut self) {
         loop {
             match self.listener.accept() {
@@ -182,6 +226,8 @@ impl Server {
     fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
         let fd = stream.as_raw_fd();
         if !FdSet::fits(fd) {
+            // FD_SET would panic on it (in C, write past the set), stopping
+            // the server for one client too many: refuse only that one.
             self.log.refusing(Some(peer), FdTooLarge(fd));
             return;
         }
@@ -196,36 +242,58 @@ impl Server {
         }
         self.log.new_connection(peer);
         self.inputs.insert(fd);
+        // Give the connection a queue for data we want to send.
         self.message_queues.insert(fd, MessageQueue::new());
-        self.clients.insert(fd, Client { stream, peer });
+        self.clients.insert(
+            fd,
+            Client {
+                stream,
+                peer,
+                done_reading: false,
+            },
+        );
     }
 
     fn handle_readable(&mut self, fd: RawFd) {
-        let Some(client) = self.clients.get_mut(&fd) else {
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
             return;
         };
-        let mut data = [0u8; READ_SIZE];
-        match client.stream.read(&mut data) {
-            // End-of-file: the client will send no more.
-            // TODO: its echo may still be queued. Stop reading from it, but
-            // close it only once its queue is empty (`log.end_of_input` says so).
+        let data = &mut self.data;
+        match client.stream.read(data) {
+            // Zero bytes: the client will send no more. Its echo may still be
+            // queued; it is delivered before the socket is closed.
             Ok(0) => {
-                self.log.closing(client.peer);
-                self.close(fd);
+                self.inputs.remove(&fd);
+                if queue.is_empty() {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                } else {
+                    self.log.end_of_input(client.peer, queue.pending());
+                    client.done_reading = true;
+                }
             }
             Ok(n) => {
                 self.log.received(client.peer, &data[..n]);
-                // TODO: one `write` may take only part of the data, or none of
-                // it when the client is not reading (`WouldBlock`), and the
-                // rest is lost. Push the data onto the client's queue in
-                // `self.message_queues` instead, add `fd` to `self.outputs`, and
-                // let `handle_writable` send it.
-                // TODO: when the queue `is_full()`, stop reading from this
-                // client (`log.pausing`), so a client that never reads cannot
-                // make the server's memory grow without bound.
-                self.log.sending(client.peer, &data[..n]);
-                let _ = client.stream.write(&data[..n]);
+                // TODO: with `--quota BYTES`, echo only the client's first BYTES
+                // bytes, queue the line `quota of BYTES bytes used up` behind them,
+                // and drop, while still reading, whatever the client sends after.
+                if let Some(quota) = self.quota {
+                    todo!("echo at most {quota} bytes of each client");
+                }
+                let echoed = n;
+                queue.push(&data[..echoed]);
+                // Add output channel for response.
+                self.outputs.insert(fd);
+                if queue.is_full() {
+                    // The client is not reading its echo: stop reading from
+                    // it until the queue drains, so memory stays bounded.
+                    self.log.pausing(client.peer, queue.pending());
+                    self.inputs.remove(&fd);
+                }
             }
+            // Spurious readiness, or a signal: try again on the next event.
             Err(e)
                 if matches!(
                     e.kind(),
@@ -238,16 +306,47 @@ impl Server {
         }
     }
 
-    /// Called when `select` says `fd` can take more data.
     fn handle_writable(&mut self, fd: RawFd) {
-        // TODO: take the client and its queue (as `handle_readable` does).
-        // Write the queue's `front()`, `advance` the queue by what was
-        // written (a partial write keeps the rest at the head), and:
-        // - when the queue is empty, remove `fd` from `self.outputs`, or
-        //   `select` reports it writable again at once, forever;
-        // - close a client that has sent end-of-file once its queue is empty;
-        // - resume reading from a paused client once its queue is not full.
-        todo!("send the echo queued for descriptor {fd}")
+        let (Some(client), Some(queue)) =
+            (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
+        else {
+            return;
+        };
+        let Some(next_msg) = queue.front() else {
+            // No messages waiting, so stop checking for writability.
+            self.log.queue_empty(client.peer);
+            self.outputs.remove(&fd);
+            return;
+        };
+        self.log.sending(client.peer, next_msg);
+        match client.stream.write(next_msg) {
+            Ok(sent) => {
+                if sent < next_msg.len() {
+                    // The socket buffer is full: the rest stays at the head of
+                    // the queue and goes out on the next writable event.
+                    self.log.sent_part(client.peer, sent, next_msg.len());
+                }
+                queue.advance(sent);
+                // TODO: once all that is owed to a client whose quota is used up
+                // is sent, end its connection without destroying any of it.
+                if client.done_reading && queue.is_empty() {
+                    self.log.closing(client.peer);
+                    self.close(fd);
+                } else if !client.done_reading && !queue.is_full() && self.inputs.insert(fd) {
+                    // This client was paused; it has room again.
+                    self.log.resuming(client.peer);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                self.log.dropping(client.peer, &e);
+                self.close(fd);
+            }
+        }
     }
 
     /// Forgets a client; dropping its stream closes the socket.

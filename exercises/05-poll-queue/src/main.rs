@@ -1,14 +1,16 @@
-//! Exercise 5: a `poll(2)` server with half a `Poller`.
+//! Exercise 5 (`exercises/05-poll-queue`): a connection limit on a
+//! level-triggered loop.
 //!
-//! The server is the poll-queue chapter's, but its `Poller` (in
-//! `src/poller.rs`) cannot yet change what a descriptor is watched for
-//! (`modify`) or stop watching it (`deregister`), and the server never asks
-//! it to: every client is watched for reading and writing, all the time.
-//! Finish the `Poller`, then ask for `POLLOUT` only while a client has
-//! output waiting.
+//! The server is the poll-queue chapter's, on the chapter's `Poller`. The
+//! exercise is `--max-clients N`: with N clients connected the server
+//! accepts no more, the next clients wait in the kernel's listen backlog
+//! (connected, but not served), and the first of them is taken as soon as
+//! one of the N leaves. While it is full, the loop must sleep like an idle
+//! one.
 //!
-//! Read `exercises/05-poll-queue/README.md` first; grade your work with
-//! `cargo run -p grade -- 05`.
+//! Read `exercises/05-poll-queue/README.md` first; grade the work with
+//! `cargo run -p grade -- 05` (`--solution 05` grades the reference solution
+//! in `exercises/solutions/05-poll-queue`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -19,20 +21,26 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use clap::builder::RangedU64ValueParser;
 use echo_common::{
-    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
-    exit_with_error, listen, parse_args, raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, SHARED_READ_SIZE, ServerArgs, SpareFd,
+    accept_action, exit_with_error, listen, parse_args, raise_fd_limit,
 };
-use ex05_poll_queue::poller::{Events, Poller, READ_ONLY, READ_WRITE};
+use poll_queue::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
 
 /// How long one `poll` may wait, in the Python original's milliseconds.
 const TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// An echo server that multiplexes its clients with poll().
+/// An echo server that multiplexes its clients with poll(), and serves at
+/// most N of them at once.
 #[derive(Parser)]
 struct Args {
     #[command(flatten)]
     server: ServerArgs,
+    /// Serve at most N clients at once; the next ones wait, connected, in
+    /// the listen backlog until one of the N leaves
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    max_clients: Option<usize>,
 }
 
 /// A connected client.
@@ -45,7 +53,7 @@ struct Client {
     paused: bool,
 }
 
-/// Everything the loop keeps.
+/// Everything the loop keeps, under the Python original's names.
 struct Server {
     listener: TcpListener,
     poller: Poller,
@@ -53,9 +61,13 @@ struct Server {
     message_queues: HashMap<RawFd, MessageQueue>,
     /// The socket behind each descriptor `poll` reports (`fd_to_socket`).
     clients: HashMap<RawFd, Client>,
+    /// `--max-clients`: the most clients served at once (`None`: no limit).
+    max_clients: Option<usize>,
     spare: SpareFd,
     /// While accepting is paused after an error, when it resumes.
     accept_paused_until: Option<Instant>,
+    /// Where reads land, one buffer for every client.
+    data: Vec<u8>,
     log: Log,
 }
 
@@ -80,9 +92,11 @@ fn main() {
         poller,
         message_queues: HashMap::new(),
         clients: HashMap::new(),
+        max_clients: args.max_clients,
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
         accept_paused_until: None,
         listener,
+        data: vec![0; SHARED_READ_SIZE],
         log,
     };
 
@@ -110,10 +124,26 @@ fn main() {
 }
 
 impl Server {
+    /// Whether as many clients are connected as `--max-clients` allows.
+    fn is_full(&self) -> bool {
+        self.max_clients
+            .is_some_and(|max| self.clients.len() >= max)
+    }
+
     /// Accepts every waiting client (the listener is non-blocking, so this
-    /// stops at `WouldBlock`).
+    /// stops at `WouldBlock`), or as many as `--max-clients` leaves room for.
     fn accept_all(&mut self) {
         loop {
+            if self.is_full() {
+                self.log.event(format_args!(
+                    "full: {} connected, the next ones wait in the backlog",
+                    self.clients.len()
+                ));
+                // TODO: returning here leaves the next clients waiting in the
+                // listen backlog, as they should. But watch `top` (or the log)
+                // while one of them waits: what does the loop do, and why?
+                return;
+            }
             match self.listener.accept() {
                 Ok((stream, peer)) => self.add_client(stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -169,9 +199,7 @@ impl Server {
         let setup = stream
             .set_nonblocking(true)
             .and_then(|()| echo_common::tune_connection(&stream))
-            // TODO: register for READ_ONLY, and ask for POLLOUT only while
-            // there is output to send (see handle_readable, handle_writable).
-            .and_then(|()| self.poller.register(&stream, READ_WRITE));
+            .and_then(|()| self.poller.register(&stream, READ_ONLY));
         if let Err(e) = setup {
             self.log.dropping(peer, &e);
             return;
@@ -227,8 +255,8 @@ impl Server {
         if client.done_reading || client.paused {
             return;
         }
-        let mut data = [0u8; READ_SIZE];
-        match client.stream.read(&mut data) {
+        let data = &mut self.data;
+        match client.stream.read(data) {
             // Zero bytes: the client will send no more. Its echo may still be
             // queued; it is delivered before the socket is closed.
             Ok(0) => {
@@ -238,7 +266,7 @@ impl Server {
                 } else {
                     self.log.end_of_input(client.peer, queue.pending());
                     client.done_reading = true;
-                    // TODO: watch for writing only: end-of-file stays readable.
+                    let _ = self.poller.modify(&client.stream, WRITE_ONLY);
                 }
             }
             Ok(n) => {
@@ -249,10 +277,11 @@ impl Server {
                     // it until the queue drains, so memory stays bounded.
                     self.log.pausing(client.peer, queue.pending());
                     client.paused = true;
-                    // TODO: watch for writing only, until the queue drains.
+                    let _ = self.poller.modify(&client.stream, WRITE_ONLY);
+                } else {
+                    // Watch for writability too: there is a response to send.
+                    let _ = self.poller.modify(&client.stream, READ_WRITE);
                 }
-                // TODO: otherwise watch for writability too: there is a
-                // response to send.
             }
             // Spurious readiness, or a signal: try again on the next event.
             Err(e)
@@ -274,8 +303,9 @@ impl Server {
             return;
         };
         let Some(next_msg) = queue.front() else {
-            // TODO: no messages waiting, so stop checking for writability.
+            // No messages waiting, so stop checking for writability.
             self.log.queue_empty(client.peer);
+            let _ = self.poller.modify(&client.stream, READ_ONLY);
             return;
         };
         self.log.sending(client.peer, next_msg);
@@ -294,7 +324,7 @@ impl Server {
                     // This client was paused; it has room again.
                     self.log.resuming(client.peer);
                     client.paused = false;
-                    // TODO: watch for reading again.
+                    let _ = self.poller.modify(&client.stream, READ_WRITE);
                 }
             }
             Err(e)
@@ -312,9 +342,17 @@ impl Server {
     /// Forgets a client; dropping its stream closes the socket, after it has
     /// left the poller.
     fn close(&mut self, fd: RawFd) {
+        let was_full = self.is_full();
         self.message_queues.remove(&fd);
         if let Some(client) = self.clients.remove(&fd) {
             let _ = self.poller.deregister(&client.stream);
+        }
+        if was_full && !self.is_full() {
+            self.log
+                .event(format_args!("a client left: accepting again"));
+            // TODO: a slot is free, and the first client waiting in the backlog
+            // must be served now. What will tell the loop that it is there?
+            todo!("let the next waiting client in")
         }
     }
 }

@@ -1,14 +1,16 @@
-//! Exercise 7 (capstone): a chat server on epoll.
+//! Exercise 7 (`exercises/07-epoll-chat`, the capstone): a chat server on
+//! edge-triggered epoll.
 //!
-//! Every complete line a client sends must go, whole and unchanged, to
-//! every other connected client. The plumbing is here (edge-triggered epoll,
-//! reading until `WouldBlock`, a queue per client sent with `EPOLLOUT`
-//! switching, as in exercise 6); the chat is not: write `broadcast`, and
-//! make `handle_input` send complete lines only. A client that stops
-//! reading must not hold up the others, nor fill the server's memory.
+//! Every complete line a client sends goes, whole and unchanged, to every
+//! other connected client. The plumbing is the epoll-edge chapter's
+//! (edge-triggered epoll, reading until `WouldBlock`, a queue per client
+//! sent with `EPOLLOUT` switching); the exercise is the chat: `broadcast`,
+//! and complete lines only in `handle_input`. A client that stops reading
+//! must not hold up the others, nor fill the server's memory.
 //!
-//! Linux only. Read `exercises/07-epoll-chat/README.md` first; grade your
-//! work with `cargo run -p grade -- 07`.
+//! Linux only. Read `exercises/07-epoll-chat/README.md` first; grade the
+//! work with `cargo run -p grade -- 07` (`--solution 07` grades the
+//! reference solution in `exercises/solutions/07-epoll-chat`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -217,6 +219,7 @@ impl Server {
     }
 
     /// Handles bytes received from `fd`: part of a line, a line, or several.
+    /// Complete lines go to the others; the rest waits for its end.
     fn handle_input(&mut self, fd: RawFd, data: &[u8]) {
         // TODO: send complete lines only. Keep the start of an unfinished
         // line (in a new field of `Client`) until its end arrives, and
@@ -224,7 +227,8 @@ impl Server {
         self.broadcast(fd, data);
     }
 
-    /// Sends `line` to every client but `from`.
+    /// Sends `line` to every client but `from`: queued whole, so lines from
+    /// different clients never mix, and sent as far as each socket takes it.
     fn broadcast(&mut self, from: RawFd, line: &[u8]) {
         // TODO: push `line` onto the queue of every other client, and
         // `flush` it. A client that does not read must neither hold up the

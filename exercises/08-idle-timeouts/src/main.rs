@@ -1,13 +1,14 @@
-//! Exercise 8: close idle connections, without a thread per connection.
+//! Exercise 8 (`exercises/08-idle-timeouts`): close idle connections,
+//! without a thread per connection.
 //!
-//! The server is a `poll(2)` echo server (the `Poller` of exercise 5,
-//! finished). `--idle-timeout SECS` is on the command line, and with it the
-//! loop reaches two `todo!()`s: make the server close a connection that has
-//! neither sent nor received anything for that long, from the one loop it
-//! has, and without waking up more often than it must.
+//! The server is a `poll(2)` echo server (the poll-queue chapter's
+//! `Poller`). The exercise is `--idle-timeout SECS`: close a connection
+//! that has neither sent nor received anything for that long, from the one
+//! loop the server has, and without waking up more often than it must.
 //!
-//! Read `exercises/08-idle-timeouts/README.md` first; grade your work with
-//! `cargo run -p grade -- 08`.
+//! Read `exercises/08-idle-timeouts/README.md` first; grade the work with
+//! `cargo run -p grade -- 08` (`--solution 08` grades the reference
+//! solution in `exercises/solutions/08-idle-timeouts`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

@@ -17,8 +17,10 @@ use test_support::server::ServerCommand;
 mod chat;
 mod echo;
 mod idle;
-mod poll;
+mod maxclients;
 mod pool;
+mod quota;
+mod rate;
 mod sleep;
 mod stdin;
 mod stop;
@@ -36,19 +38,22 @@ pub struct CheckDef {
 /// Every check, by name.
 pub const CHECKS: &[CheckDef] = &[
     echo::ECHO,
-    echo::SLOW_READER,
-    echo::HALF_CLOSE,
-    echo::BOUNDED_MEMORY,
-    echo::BURST,
-    echo::QUIET_WHEN_IDLE,
-    poll::CHURN,
+    maxclients::CAP,
+    maxclients::QUIET_WHEN_FULL,
+    maxclients::SLOT_FREES,
+    maxclients::MANY_WAITING,
     pool::POOL_ECHO,
-    pool::POOL_CAP,
+    pool::REFUSE_WHEN_FULL,
+    pool::NO_RESET,
+    pool::FREED_WORKER,
+    pool::THREADS_BOUNDED,
     sleep::IDLE_CPU,
     sleep::THROUGHPUT,
     sleep::TRADE_OFF,
     stdin::STATS,
-    stdin::QUIT,
+    stdin::LIST,
+    stdin::KICK,
+    stdin::KICK_UNKNOWN,
     stdin::UNKNOWN,
     stdin::STDIN_EOF,
     chat::BROADCAST,
@@ -60,7 +65,15 @@ pub const CHECKS: &[CheckDef] = &[
     stop::LOOPS_ECHO,
     stop::SIGTERM,
     stop::SIGINT,
-    stop::SECOND_SIGNAL,
+    stop::STOP_LIMITS,
+    quota::EXACT_CUT,
+    quota::SLOW_READER_CUT,
+    quota::OTHERS_UNAFFECTED,
+    quota::CLOSES_AFTER_DRAIN,
+    rate::NO_STRANDING,
+    rate::RATE,
+    rate::OTHERS_SERVED,
+    rate::QUIET_WHEN_THROTTLED,
 ];
 
 pub fn find(name: &str) -> Option<&'static CheckDef> {

@@ -1,7 +1,8 @@
 //! Exercise 10: a server with one epoll loop per thread stops cleanly on
 //! SIGINT and SIGTERM (the echo owed delivered, every connection
 //! half-closed, no reset, exit 0 and one line that says why), and at once,
-//! with exit status 1, on a second signal during the stop.
+//! with exit status 1, on a second signal during the stop or at the end of
+//! `--stop-timeout`.
 
 use std::io::{ErrorKind, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -36,10 +37,10 @@ pub const SIGINT: CheckDef = CheckDef {
     run: sigint,
 };
 
-pub const SECOND_SIGNAL: CheckDef = CheckDef {
-    name: "second-signal",
-    about: "with --threads 2, clients that keep their side open hold up the stop: a second signal 0.5 s later ends the process within 1 s, exit 1, \"stopped by SIGINT again: N of 2 loops had not finished\"",
-    run: second_signal,
+pub const STOP_LIMITS: CheckDef = CheckDef {
+    name: "stop-limits",
+    about: "with --threads 2, clients that keep their side open hold up the stop: a second signal 0.5 s later ends the process within 1 s, exit 1, \"stopped by SIGINT again: N of 2 loops had not finished\"; so does --stop-timeout 500, with \"stop timed out after 500 ms: 1 of 2 loops had not finished\"; a stop that ends in time exits 0",
+    run: stop_limits,
 };
 
 /// Every check runs the server with two loops: the stop must reach both.
@@ -463,12 +464,18 @@ fn judge_stop(server: &Server<'_>, stop: Stopped<'_>) -> Outcome {
     Ok(format!("{figure}; {last:?}"))
 }
 
-fn second_signal(ctx: &Ctx) -> Outcome {
+/// The two ways a stop ends before its clients are done: a second signal,
+/// and the end of `--stop-timeout`; and a stop that ends in time is not cut.
+fn stop_limits(ctx: &Ctx) -> Outcome {
     let one = hold_then_signal_twice(ctx, 1, (libc::SIGINT, "SIGINT"), 1)?;
     // With 16 clients spread by SO_REUSEPORT, both loops have some (the
     // odds of one loop getting all 16 are 1 in 32,768).
     let many = hold_then_signal_twice(ctx, 16, (libc::SIGTERM, "SIGTERM"), LOOPS)?;
-    Ok(format!("1 client kept open: {one}; 16 kept open: {many}"))
+    let cut = cut_at_deadline(ctx)?;
+    let clean = done_before_deadline(ctx)?;
+    Ok(format!(
+        "1 client kept open: {one}; 16 kept open: {many}; {cut}; {clean}"
+    ))
 }
 
 /// A fresh server with `count` clients that are served once, then keep their side
@@ -566,6 +573,143 @@ fn hold_then_signal_twice(
         ));
     }
     Ok(format!("{figure}, {last:?}"))
+}
+
+/// The `--stop-timeout` whose end the check waits for: well under the grace
+/// of 2 s, so that a stop cut at the deadline is told apart from one that
+/// waited out its grace.
+const CUT_MS: u64 = 500;
+/// A stop cut at [`CUT_MS`] must have ended by then, after the signal.
+const CUT_LIMIT: Duration = Duration::from_millis(1500);
+/// ...and not before this: the deadline gives the clients that long.
+const CUT_EARLIEST: Duration = Duration::from_millis(450);
+/// A `--stop-timeout` that a stop whose clients close at once never reaches.
+const LONG_MS: u64 = 5000;
+
+/// `--stop-timeout 500`, one client served that keeps its side open after
+/// the stop's end-of-file, then SIGTERM: the stop waits for the client
+/// until the deadline, and the process ends then, status 1, with a line
+/// that counts the loop still waiting.
+fn cut_at_deadline(ctx: &Ctx) -> Outcome {
+    let ms = CUT_MS.to_string();
+    let mut server = ctx.start(&[&SERVER_ARGS[..], &["--stop-timeout", &ms]].concat())?;
+    let held = connect(server.addr())?;
+    round_trip(&held, b"client 1\n").map_err(|e| format!("before SIGTERM: {e}"))?;
+    server
+        .signal(libc::SIGTERM)
+        .map_err(|e| format!("cannot send SIGTERM: {e}"))?;
+    let signalled = Instant::now();
+    // Read only: the client keeps its side open, and the stop waits.
+    let got = read_within(&held, None, READ_WAIT, READ_WAIT);
+    let status = server.wait_exit(CUT_LIMIT.saturating_sub(signalled.elapsed()));
+    let after = signalled.elapsed();
+    let figure = exit_figure(status, after, (libc::SIGTERM, "SIGTERM"));
+    let with = format!("--stop-timeout {CUT_MS}, 1 client kept open");
+    if !(matches!(got.end, End::Eof) && got.data.is_empty()) {
+        return Err(format!(
+            "{figure} ({with}): the client saw {} after SIGTERM, not end-of-file alone (the \
+             clean stop of the checks above comes first)",
+            ending(&got)
+        ));
+    }
+    match status {
+        None => {
+            return Err(format!(
+                "{figure} ({with}): the stop must end {CUT_MS} ms after the signal, whatever \
+                 the loops are doing; the main thread waits for them with a deadline"
+            ));
+        }
+        Some(s) if s.signal() == Some(libc::SIGTERM) => {
+            return Err(format!(
+                "killed by SIGTERM ({with}): the clean stop of the checks above comes first"
+            ));
+        }
+        Some(_) if after < CUT_EARLIEST => {
+            return Err(format!(
+                "{figure} ({with}): the stop ended before its {CUT_MS} ms were up, while the \
+                 client could still have closed"
+            ));
+        }
+        Some(s) if s.code() == Some(0) => {
+            return Err(format!(
+                "{figure} ({with}): a stop cut short at the deadline exits with status 1 and \
+                 says so; the loops keep their grace of 2 s, and the main thread ends the \
+                 process when the deadline comes first"
+            ));
+        }
+        Some(s) if s.code() != Some(1) => {
+            return Err(format!(
+                "{figure} ({with}): a stop cut short at the deadline exits with status 1"
+            ));
+        }
+        Some(_) => {}
+    }
+    let want = format!("stop timed out after {CUT_MS} ms: 1 of {LOOPS} loops had not finished");
+    let last = last_line(&server);
+    if last != want {
+        return Err(format!(
+            "{figure} ({with}): the last line should be {want:?}; it was {last:?}"
+        ));
+    }
+    Ok(format!("{with}: {figure}, {last:?}"))
+}
+
+/// `--stop-timeout 5000`, three clients that close when they see the stop's
+/// end-of-file, then SIGINT: the stop ends as soon as the loops are done,
+/// cleanly, long before the deadline.
+fn done_before_deadline(ctx: &Ctx) -> Outcome {
+    const CLIENTS: usize = 3;
+    let ms = LONG_MS.to_string();
+    let mut server = ctx.start(&[&SERVER_ARGS[..], &["--stop-timeout", &ms]].concat())?;
+    let clients = (1..=CLIENTS)
+        .map(|i| {
+            let c = connect(server.addr())?;
+            round_trip(&c, format!("client {i}\n").as_bytes())
+                .map_err(|e| format!("client {i} of {CLIENTS}, before SIGINT: {e}"))?;
+            Ok(c)
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    server
+        .signal(libc::SIGINT)
+        .map_err(|e| format!("cannot send SIGINT: {e}"))?;
+    let signalled = Instant::now();
+    // Each reads to its end-of-file, then closes its side: the stop can end.
+    let ends: Vec<Received> = clients.iter().map(read_to_end).collect();
+    let status = server.wait_exit(EXIT_LIMIT.saturating_sub(signalled.elapsed()));
+    let figure = exit_figure(status, signalled.elapsed(), (libc::SIGINT, "SIGINT"));
+    let with = format!("--stop-timeout {LONG_MS}, {CLIENTS} clients that close");
+    if let Some((i, r)) = ends
+        .iter()
+        .enumerate()
+        .find(|(_, r)| !(matches!(r.end, End::Eof) && r.data.is_empty()))
+    {
+        return Err(format!(
+            "{figure} ({with}): client {} saw {} after SIGINT, not end-of-file alone",
+            i + 1,
+            ending(r)
+        ));
+    }
+    match status {
+        None => {
+            return Err(format!(
+                "{figure} ({with}): the stop ends when every loop is done, not at the deadline"
+            ));
+        }
+        Some(s) if s.code() != Some(0) => {
+            return Err(format!(
+                "{figure} ({with}): a stop that ends in time is a clean stop, status 0"
+            ));
+        }
+        Some(_) => {}
+    }
+    let want = format!("stopped by SIGINT: closed {CLIENTS} connections");
+    let last = last_line(&server);
+    if last != want {
+        return Err(format!(
+            "{figure} ({with}): the last line should be {want:?}; it was {last:?}"
+        ));
+    }
+    Ok(format!("{with}: {figure}"))
 }
 
 #[cfg(test)]

@@ -1,8 +1,16 @@
-//! Reference solution to exercise 2 (`exercises/02-busy-nonblocking`): the
-//! busy loop sleeps `--sleep-ms` after a pass that found nothing to do, and
-//! goes straight on after a pass that did something.
+//! Exercise 2 (`exercises/02-busy-nonblocking`): a busy loop that learns to
+//! rest.
 //!
-//! Grade it with `cargo run -p grade -- --solution 02`.
+//! The server is the busy-nonblocking chapter's: one loop that tries accept,
+//! read and write on non-blocking sockets, over and over, and keeps a core
+//! busy when no client sends anything. The exercise is `--sleep-ms MS`: a
+//! sleep that long after a pass that found nothing to do, and none after a
+//! pass that did something; then a measure of what it saves and what it
+//! costs.
+//!
+//! Read `exercises/02-busy-nonblocking/README.md` first; grade the work with
+//! `cargo run -p grade -- 02` (`--solution 02` grades the reference solution
+//! in `exercises/solutions/02-busy-nonblocking`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -58,6 +66,7 @@ fn main() {
 
     loop {
         // Try to accept: maybe someone is waiting, maybe not.
+        // BEGIN SOLUTION
         let mut worked = accept_all(
             &listener,
             &mut spare,
@@ -73,6 +82,24 @@ fn main() {
         if !worked && !pause.is_zero() {
             std::thread::sleep(pause);
         }
+        // STARTER
+        //| accept_all(
+        //|     &listener,
+        //|     &mut spare,
+        //|     &mut accept_paused_until,
+        //|     &mut connections,
+        //|     log,
+        //| );
+        //| // Try every connection; drop the ones that are finished.
+        //| connections.retain_mut(|c| c.try_io(log));
+        //| if !pause.is_zero() {
+        //|     // TODO: sleep for `pause`, but only after a pass that found
+        //|     // nothing to do: no client accepted, no byte read or sent, no
+        //|     // connection closed. `accept_all` says whether it took anyone;
+        //|     // `try_io` will have to say whether it did anything.
+        //|     todo!("sleep {pause:?} after a pass with nothing to do");
+        //| }
+        // END SOLUTION
     }
 }
 
@@ -142,6 +169,7 @@ fn accept_all(
 }
 
 impl Connection {
+    // BEGIN SOLUTION
     /// One read and one write, each of which may find nothing to do; sets
     /// `worked` if either did something. Returns whether to keep the
     /// connection.
@@ -216,6 +244,76 @@ impl Connection {
         }
         true
     }
+    // STARTER
+    //| /// One read and one write, each of which may find nothing to do.
+    //| /// Returns whether to keep the connection.
+    //| fn try_io(&mut self, log: Log) -> bool {
+    //|     // A client whose queue is full is not reading its echo: stop reading
+    //|     // from it until the queue drains, so memory stays bounded.
+    //|     if !self.done_reading && !self.queue.is_full() {
+    //|         let mut data = [0u8; READ_SIZE];
+    //|         match self.stream.read(&mut data) {
+    //|             // Zero bytes: the client will send no more. Its echo may
+    //|             // still be queued; it is delivered before the socket closes.
+    //|             Ok(0) => {
+    //|                 if self.queue.is_empty() {
+    //|                     log.closing(self.peer);
+    //|                     return false;
+    //|                 }
+    //|                 log.end_of_input(self.peer, self.queue.pending());
+    //|                 self.done_reading = true;
+    //|             }
+    //|             Ok(n) => {
+    //|                 log.received(self.peer, &data[..n]);
+    //|                 self.queue.push(&data[..n]);
+    //|                 if self.queue.is_full() {
+    //|                     log.pausing(self.peer, self.queue.pending());
+    //|                 }
+    //|             }
+    //|             // Nothing has arrived (the usual case), or a signal.
+    //|             Err(e) if would_block(&e) => {}
+    //|             Err(e) => {
+    //|                 log.dropping(self.peer, &e);
+    //|                 return false;
+    //|             }
+    //|         }
+    //|     }
+    //|     self.try_send(log)
+    //| }
+    //|
+    //| /// Sends what the socket will take of the oldest queued message.
+    //| fn try_send(&mut self, log: Log) -> bool {
+    //|     let Some(next_msg) = self.queue.front() else {
+    //|         return true;
+    //|     };
+    //|     let was_full = self.queue.is_full();
+    //|     match self.stream.write(next_msg) {
+    //|         Ok(sent) => {
+    //|             log.sending(self.peer, next_msg);
+    //|             if sent < next_msg.len() {
+    //|                 // The socket buffer is full: the rest stays at the head
+    //|                 // of the queue, for the next turn of the loop.
+    //|                 log.sent_part(self.peer, sent, next_msg.len());
+    //|             }
+    //|             self.queue.advance(sent);
+    //|         }
+    //|         // The socket buffer is full: try again next turn.
+    //|         Err(e) if would_block(&e) => return true,
+    //|         Err(e) => {
+    //|             log.dropping(self.peer, &e);
+    //|             return false;
+    //|         }
+    //|     }
+    //|     if self.done_reading && self.queue.is_empty() {
+    //|         log.closing(self.peer);
+    //|         return false;
+    //|     }
+    //|     if was_full && !self.queue.is_full() && !self.done_reading {
+    //|         log.resuming(self.peer);
+    //|     }
+    //|     true
+    //| }
+    // END SOLUTION
 }
 
 /// Whether an error only means "nothing to do right now".

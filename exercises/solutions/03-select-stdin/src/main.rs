@@ -1,8 +1,18 @@
-//! Reference solution to exercise 3 (`exercises/03-select-stdin`): the
-//! select-stdin server with commands on stdin: `stats`, `quit`, and a
-//! one-line reminder for anything else.
+//! Exercise 3: a server you can talk to on stdin.
 //!
-//! Grade it with `cargo run -p grade -- --solution 03`.
+//! The server is the select-stdin chapter's: one `select` over the listener,
+//! the clients and stdin. Instead of stopping on any line, it runs commands
+//! typed on stdin: `stats` (connections and bytes echoed), `list` (each
+//! client and what it has sent), `kick ADDR` (close one client) and `quit`;
+//! anything else is answered with a one-line reminder of the commands.
+//!
+// BEGIN SOLUTION
+//! This is the reference solution; grade it with
+//! `cargo run -p grade -- --solution 03`.
+// STARTER
+//| //! Read `exercises/03-select-stdin/README.md` first; grade your work with
+//| //! `cargo run -p grade -- 03`.
+// END SOLUTION
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -32,6 +42,10 @@ struct Client {
     peer: SocketAddr,
     /// The client has sent end-of-file; close once its echo is delivered.
     done_reading: bool,
+    // BEGIN SOLUTION
+    /// Bytes read from this client since it connected.
+    received: u64,
+    // END SOLUTION
 }
 
 /// Everything the loop keeps.
@@ -45,19 +59,24 @@ struct Server {
     /// Echo waiting to be sent, per client.
     message_queues: HashMap<RawFd, MessageQueue>,
     clients: HashMap<RawFd, Client>,
+    // BEGIN SOLUTION
     /// What was read from stdin after the last newline.
     stdin_line: Vec<u8>,
     /// Bytes written back to clients since the start.
     bytes_echoed: u64,
+    // END SOLUTION
     spare: SpareFd,
     /// While accepting is paused after an error, when it resumes.
     accept_paused_until: Option<Instant>,
     log: Log,
 }
 
-/// The longest line on stdin that is kept whole; a longer one is dropped.
+// BEGIN SOLUTION
+/// The most of one line on stdin that is kept: no command is longer, and
+/// stdin must not grow the buffer without end.
 const MAX_COMMAND: usize = 1024;
 
+// END SOLUTION
 fn main() {
     let args: Args = parse_args();
     let log = Log::new(args.server.quiet);
@@ -79,8 +98,10 @@ fn main() {
         outputs: BTreeSet::new(),
         message_queues: HashMap::new(),
         clients: HashMap::new(),
+        // BEGIN SOLUTION
         stdin_line: Vec::new(),
         bytes_echoed: 0,
+        // END SOLUTION
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
         accept_paused_until: None,
         listener,
@@ -152,6 +173,14 @@ fn not_now(e: &io::Error) -> bool {
         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
     )
 }
+// BEGIN SOLUTION
+
+/// `1 connection open`, `2 connections open`.
+fn connections_open(n: usize) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{n} connection{s} open")
+}
+// END SOLUTION
 
 impl Server {
     /// Reads what is on stdin and runs the commands in it; returns whether
@@ -164,6 +193,17 @@ impl Server {
         // half-typed line must not block the server.
         match io::stdin().read(&mut input) {
             Ok(0) => {
+                // BEGIN SOLUTION
+                // A script's last line may have no newline: it is a command
+                // all the same.
+                let last = std::mem::take(&mut self.stdin_line);
+                if !last.is_empty() && self.run_command(&last) {
+                    return true;
+                }
+                // STARTER
+                //| // TODO: a last line may end without a newline
+                //| // (`printf stats | ...`): run it before giving up on stdin.
+                // END SOLUTION
                 self.inputs.remove(&self.stdin);
                 self.log.always(format_args!(
                     "stdin is at end of file: no longer watching it (stop the server with Ctrl-C)"
@@ -185,6 +225,7 @@ impl Server {
     /// Runs the commands in `input`, which is what one read of stdin
     /// returned: part of a line, a line, or several. Returns whether to stop.
     fn handle_commands(&mut self, input: &[u8]) -> bool {
+        // BEGIN SOLUTION
         self.stdin_line.extend_from_slice(input);
         while let Some(end) = self.stdin_line.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = self.stdin_line.drain(..=end).collect();
@@ -192,29 +233,27 @@ impl Server {
                 return true;
             }
         }
-        if self.stdin_line.len() > MAX_COMMAND {
-            // No command is this long: do not let stdin grow the buffer.
-            self.log.always(format_args!(
-                "unknown command {}; try stats or quit",
-                Payload(&self.stdin_line)
-            ));
-            self.stdin_line.clear();
-        }
+        // Keep only the start of an endless line; when its newline comes,
+        // it runs as the (unknown) command it begins with.
+        self.stdin_line.truncate(MAX_COMMAND);
         false
+        // STARTER
+        //| // TODO: a read is not a line: it may be `sta` now and `ts` and a
+        //| // newline later, or two lines at once. Keep what follows the last
+        //| // newline for the next read, and run each complete line.
+        //| self.run_command(input)
+        // END SOLUTION
     }
 
-    /// Runs one line typed on stdin; returns whether to stop.
+    /// Runs one line typed on stdin, a command and maybe an argument;
+    /// returns whether to stop.
     fn run_command(&mut self, line: &[u8]) -> bool {
-        match line.trim_ascii() {
-            b"stats" => {
-                let open = self.clients.len();
-                self.log.always(format_args!(
-                    "stats: {open} connection{} open, {} bytes echoed",
-                    if open == 1 { "" } else { "s" },
-                    self.bytes_echoed
-                ));
-                false
-            }
+        let line = line.trim_ascii();
+        let (command, argument) = match line.iter().position(u8::is_ascii_whitespace) {
+            Some(space) => (&line[..space], line[space..].trim_ascii()),
+            None => (line, &line[line.len()..]),
+        };
+        match command {
             b"quit" => {
                 self.log.always(format_args!(
                     "stopping on \"quit\" from stdin; closing the listener and {} connection(s)",
@@ -222,16 +261,87 @@ impl Server {
                 ));
                 true
             }
-            b"" => false,
-            other => {
+            // BEGIN SOLUTION
+            b"stats" => {
                 self.log.always(format_args!(
-                    "unknown command {}; try stats or quit",
-                    Payload(other)
+                    "stats: {}, {} bytes echoed",
+                    connections_open(self.clients.len()),
+                    self.bytes_echoed
                 ));
                 false
             }
+            b"list" => {
+                self.list();
+                false
+            }
+            b"kick" => {
+                self.kick(argument);
+                false
+            }
+            b"" => false,
+            _ => self.unknown_command(line),
+            // STARTER
+            //| // TODO: `stats`, `list` and `kick ADDR`, printing what the
+            //| // README shows with `self.log.always`; an empty line does
+            //| // nothing; anything else is an unknown command, which does not
+            //| // stop the server.
+            //| _ => todo!("the command {} {}", Payload(command), Payload(argument)),
+            // END SOLUTION
         }
     }
+    // BEGIN SOLUTION
+
+    /// Says that `line` is no command, and goes on.
+    fn unknown_command(&self, line: &[u8]) -> bool {
+        self.log.always(format_args!(
+            "unknown command {}; try stats, list, kick ADDR or quit",
+            Payload(line)
+        ));
+        false
+    }
+
+    /// Prints one line per connected client: its address, as `kick` takes
+    /// it, and the bytes it has sent.
+    fn list(&self) {
+        self.log.always(format_args!(
+            "list: {}",
+            connections_open(self.clients.len())
+        ));
+        let mut clients: Vec<&Client> = self.clients.values().collect();
+        clients.sort_by_key(|c| c.peer);
+        for client in clients {
+            self.log.always(format_args!(
+                "  {} sent {} bytes",
+                client.peer, client.received
+            ));
+        }
+    }
+
+    /// Closes the client whose address is `addr`, written as `list` prints
+    /// it. Anything else, an address no client has or no address at all,
+    /// changes nothing.
+    fn kick(&mut self, addr: &[u8]) {
+        let peer = std::str::from_utf8(addr)
+            .ok()
+            .and_then(|a| a.parse::<SocketAddr>().ok());
+        let found = self
+            .clients
+            .iter()
+            .find(|(_, c)| Some(c.peer) == peer)
+            .map(|(&fd, c)| (fd, c.peer));
+        match found {
+            Some((fd, peer)) => {
+                self.log.always(format_args!("kicked {peer}"));
+                // Out of `inputs`, `outputs` and the maps: `select` must
+                // never be handed a descriptor that is closed.
+                self.close(fd);
+            }
+            None => self
+                .log
+                .always(format_args!("no client {}; try list", Payload(addr))),
+        }
+    }
+    // END SOLUTION
 
     /// Accepts every waiting client (the listener is non-blocking, so this
     /// stops at `WouldBlock`).
@@ -313,6 +423,9 @@ impl Server {
                 stream,
                 peer,
                 done_reading,
+                // BEGIN SOLUTION
+                received: 0,
+                // END SOLUTION
             },
         );
     }
@@ -347,6 +460,9 @@ impl Server {
             }
         };
         self.log.received(client.peer, &data[..n]);
+        // BEGIN SOLUTION
+        client.received += n as u64;
+        // END SOLUTION
         if !queue.is_empty() {
             // Older echo is still waiting: this goes behind it, in order.
             queue.push(&data[..n]);
@@ -355,10 +471,14 @@ impl Server {
             // and the socket watched until it can take more.
             self.log.sending(client.peer, &data[..n]);
             let sent = match client.stream.write(&data[..n]) {
+                // BEGIN SOLUTION
                 Ok(sent) => {
                     self.bytes_echoed += sent as u64;
                     sent
                 }
+                // STARTER
+                //| Ok(sent) => sent,
+                // END SOLUTION
                 Err(e) if not_now(&e) => 0,
                 Err(e) => {
                     self.log.dropping(client.peer, &e);
@@ -396,7 +516,9 @@ impl Server {
                 if sent < next_msg.len() {
                     self.log.sent_part(client.peer, sent, next_msg.len());
                 }
+                // BEGIN SOLUTION
                 self.bytes_echoed += sent as u64;
+                // END SOLUTION
                 queue.advance(sent);
             }
             Err(e) if not_now(&e) => return,

@@ -1,9 +1,16 @@
-//! Reference solution to exercise 5 (`exercises/05-poll-queue`): the
-//! poll-queue server, whose `Poller` changes a descriptor's interest with
-//! `modify` and forgets it with `deregister`, and which asks for `POLLOUT`
-//! only while a client's output is pending.
+//! Exercise 5 (`exercises/05-poll-queue`): a connection limit on a
+//! level-triggered loop.
 //!
-//! Grade it with `cargo run -p grade -- --solution 05`.
+//! The server is the poll-queue chapter's, on the chapter's `Poller`. The
+//! exercise is `--max-clients N`: with N clients connected the server
+//! accepts no more, the next clients wait in the kernel's listen backlog
+//! (connected, but not served), and the first of them is taken as soon as
+//! one of the N leaves. While it is full, the loop must sleep like an idle
+//! one.
+//!
+//! Read `exercises/05-poll-queue/README.md` first; grade the work with
+//! `cargo run -p grade -- 05` (`--solution 05` grades the reference solution
+//! in `exercises/solutions/05-poll-queue`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -14,20 +21,26 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use clap::builder::RangedU64ValueParser;
 use echo_common::{
-    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
-    exit_with_error, listen, parse_args, raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, SHARED_READ_SIZE, ServerArgs, SpareFd,
+    accept_action, exit_with_error, listen, parse_args, raise_fd_limit,
 };
-use ex05_poll_queue_solution::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
+use poll_queue::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
 
 /// How long one `poll` may wait, in the Python original's milliseconds.
 const TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// An echo server that multiplexes its clients with poll().
+/// An echo server that multiplexes its clients with poll(), and serves at
+/// most N of them at once.
 #[derive(Parser)]
 struct Args {
     #[command(flatten)]
     server: ServerArgs,
+    /// Serve at most N clients at once; the next ones wait, connected, in
+    /// the listen backlog until one of the N leaves
+    #[arg(long, value_name = "N", value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
+    max_clients: Option<usize>,
 }
 
 /// A connected client.
@@ -40,7 +53,7 @@ struct Client {
     paused: bool,
 }
 
-/// Everything the loop keeps.
+/// Everything the loop keeps, under the Python original's names.
 struct Server {
     listener: TcpListener,
     poller: Poller,
@@ -48,9 +61,13 @@ struct Server {
     message_queues: HashMap<RawFd, MessageQueue>,
     /// The socket behind each descriptor `poll` reports (`fd_to_socket`).
     clients: HashMap<RawFd, Client>,
+    /// `--max-clients`: the most clients served at once (`None`: no limit).
+    max_clients: Option<usize>,
     spare: SpareFd,
     /// While accepting is paused after an error, when it resumes.
     accept_paused_until: Option<Instant>,
+    /// Where reads land, one buffer for every client.
+    data: Vec<u8>,
     log: Log,
 }
 
@@ -75,9 +92,11 @@ fn main() {
         poller,
         message_queues: HashMap::new(),
         clients: HashMap::new(),
+        max_clients: args.max_clients,
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
         accept_paused_until: None,
         listener,
+        data: vec![0; SHARED_READ_SIZE],
         log,
     };
 
@@ -105,10 +124,34 @@ fn main() {
 }
 
 impl Server {
+    /// Whether as many clients are connected as `--max-clients` allows.
+    fn is_full(&self) -> bool {
+        self.max_clients
+            .is_some_and(|max| self.clients.len() >= max)
+    }
+
     /// Accepts every waiting client (the listener is non-blocking, so this
-    /// stops at `WouldBlock`).
+    /// stops at `WouldBlock`), or as many as `--max-clients` leaves room for.
     fn accept_all(&mut self) {
         loop {
+            if self.is_full() {
+                self.log.event(format_args!(
+                    "full: {} connected, the next ones wait in the backlog",
+                    self.clients.len()
+                ));
+                // BEGIN SOLUTION
+                // A client waiting in the backlog keeps the listener
+                // readable, and `poll` is level-triggered: while the listener
+                // is watched, every call would return at once, and the loop
+                // would spin until a client leaves. `close` watches it again.
+                let _ = self.poller.deregister(&self.listener);
+                // STARTER
+                //| // TODO: returning here leaves the next clients waiting in the
+                //| // listen backlog, as they should. But watch `top` (or the log)
+                //| // while one of them waits: what does the loop do, and why?
+                // END SOLUTION
+                return;
+            }
             match self.listener.accept() {
                 Ok((stream, peer)) => self.add_client(stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -220,8 +263,8 @@ impl Server {
         if client.done_reading || client.paused {
             return;
         }
-        let mut data = [0u8; READ_SIZE];
-        match client.stream.read(&mut data) {
+        let data = &mut self.data;
+        match client.stream.read(data) {
             // Zero bytes: the client will send no more. Its echo may still be
             // queued; it is delivered before the socket is closed.
             Ok(0) => {
@@ -307,9 +350,25 @@ impl Server {
     /// Forgets a client; dropping its stream closes the socket, after it has
     /// left the poller.
     fn close(&mut self, fd: RawFd) {
+        let was_full = self.is_full();
         self.message_queues.remove(&fd);
         if let Some(client) = self.clients.remove(&fd) {
             let _ = self.poller.deregister(&client.stream);
+        }
+        if was_full && !self.is_full() {
+            self.log
+                .event(format_args!("a client left: accepting again"));
+            // BEGIN SOLUTION
+            // Watched again, the listener is reported by the next `poll` if
+            // a client waits in the backlog, and `accept` takes the one that
+            // has waited longest. (No accept pause can be running: a pause
+            // follows a failed `accept`, and a full server tries none.)
+            let _ = self.poller.register(&self.listener, READ_ONLY);
+            // STARTER
+            //| // TODO: a slot is free, and the first client waiting in the backlog
+            //| // must be served now. What will tell the loop that it is there?
+            //| todo!("let the next waiting client in")
+            // END SOLUTION
         }
     }
 }

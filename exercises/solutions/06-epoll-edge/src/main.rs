@@ -1,13 +1,22 @@
-//! Reference solution to exercise 6 (`exercises/06-epoll-edge`): an
-//! edge-triggered epoll echo server that reads until the socket is empty,
-//! asks for `EPOLLOUT` only while output is waiting, and resumes a paused
-//! client by reading it itself.
+//! Exercise 6 (`exercises/06-epoll-edge`): a rate limit on an
+//! edge-triggered loop.
 //!
-//! Grade it with `cargo run -p grade -- --solution 06`.
+//! The server is an edge-triggered epoll echo server that reads until
+//! `WouldBlock` and asks for `EPOLLOUT` only while echo waits for room, as
+//! the epoll-edge chapter's does. The exercise is `--rate BYTES_PER_SEC`:
+//! each client may send that many bytes a second, and a second's worth at
+//! once. A client that has spent its budget is not read until the budget
+//! has refilled; what it sent waits in the socket meanwhile, and TCP makes
+//! it wait too. When the budget refills, no new edge announces the data
+//! already waiting: the loop must come back for it itself.
+//!
+//! Linux only. Read `exercises/06-epoll-edge/README.md` first; grade the
+//! work with `cargo run -p grade -- 06` (`--solution 06` grades the
+//! reference solution in `exercises/solutions/06-epoll-edge`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
@@ -15,16 +24,80 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use echo_common::{
-    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
-    exit_with_error, listen, parse_args, raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, PyAddr, READ_SIZE, ServerArgs, SpareFd,
+    accept_action, exit_with_error, listen, parse_args, raise_fd_limit,
 };
 use epoll_edge::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, RDHUP};
 
-/// An echo server that multiplexes its clients with edge-triggered epoll.
+/// What every client is watched for: data and the peer's end-of-file,
+/// edge-triggered. (`EPOLLHUP` and `EPOLLERR` come unasked.)
+const READING: Events = IN | RDHUP | ET;
+
+/// An edge-triggered epoll echo server with a rate limit per client.
 #[derive(Parser)]
 struct Args {
     #[command(flatten)]
     server: ServerArgs,
+    /// Read at most this many bytes a second from each client, and at most
+    /// a second's worth at once (no limit without it)
+    #[arg(long, value_name = "BYTES_PER_SEC", value_parser = parse_rate)]
+    rate: Option<u64>,
+}
+
+/// A positive whole number of bytes a second.
+fn parse_rate(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(rate) if rate > 0 => Ok(rate),
+        _ => Err(format!(
+            "'{text}' is not a positive whole number of bytes a second"
+        )),
+    }
+}
+
+/// A client's reading budget, a token bucket: it fills at `rate` bytes a
+/// second, up to a second's worth, and every byte read is paid from it.
+struct Budget {
+    /// Bytes a second, and also the most the bucket holds.
+    rate: f64,
+    /// What may be read, as of `counted_at`.
+    bytes: f64,
+    counted_at: Instant,
+}
+
+impl Budget {
+    /// A full bucket: a new client may send a second's worth at once.
+    fn new(rate: u64, now: Instant) -> Budget {
+        let rate = rate as f64;
+        Budget {
+            rate,
+            bytes: rate,
+            counted_at: now,
+        }
+    }
+
+    /// Adds what has flowed in since the last count.
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.counted_at);
+        self.bytes = (self.bytes + elapsed.as_secs_f64() * self.rate).min(self.rate);
+        self.counted_at = now;
+    }
+
+    /// How many whole bytes may be read, as of the last count.
+    fn left(&self) -> usize {
+        self.bytes as usize
+    }
+
+    fn spend(&mut self, n: usize) {
+        self.bytes = (self.bytes - n as f64).max(0.0);
+    }
+    // BEGIN SOLUTION
+
+    /// When the bucket will hold `n` bytes, or be full if it holds less.
+    fn refilled_at(&self, n: usize) -> Instant {
+        let missing = (n as f64).min(self.rate) - self.bytes;
+        self.counted_at + Duration::from_secs_f64(missing.max(0.0) / self.rate)
+    }
+    // END SOLUTION
 }
 
 /// A connected client.
@@ -37,6 +110,15 @@ struct Client {
     paused: bool,
     /// Output is waiting for room: epoll is asked for `EPOLLOUT`.
     writing: bool,
+    /// With `--rate`: what it may send before it is throttled.
+    budget: Option<Budget>,
+    // BEGIN SOLUTION
+    /// While it is throttled: when its budget allows a full read again, as
+    /// in its entry in `Server::refills`.
+    throttled_until: Option<Instant>,
+    // STARTER
+    //| // TODO: whether it is throttled, and until when.
+    // END SOLUTION
 }
 
 /// Everything the loop keeps.
@@ -46,6 +128,11 @@ struct Server {
     /// Outgoing data, per socket.
     message_queues: HashMap<RawFd, MessageQueue>,
     clients: HashMap<RawFd, Client>,
+    /// `--rate`: each client's budget, in bytes a second.
+    rate: Option<u64>,
+    /// The throttled clients, the soonest refilled first. What they sent
+    /// waits in their sockets, and no new edge will say so.
+    refills: BTreeSet<(Instant, RawFd)>,
     spare: SpareFd,
     /// While accepting is paused after an error, when it resumes.
     accept_paused_until: Option<Instant>,
@@ -71,6 +158,8 @@ fn main() {
         epoll,
         message_queues: HashMap::new(),
         clients: HashMap::new(),
+        rate: args.rate,
+        refills: BTreeSet::new(),
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
         accept_paused_until: None,
         listener,
@@ -79,7 +168,7 @@ fn main() {
 
     let mut events = Vec::new();
     loop {
-        let timeout = server.resume_accepting_if_due();
+        let timeout = server.timeout(Instant::now());
         server.log.waiting();
         if let Err(e) = server.epoll.wait(&mut events, timeout) {
             exit_with_error(format_args!("epoll_wait failed: {e}"));
@@ -91,6 +180,9 @@ fn main() {
                 server.handle_event(fd, flags);
             }
         }
+        let now = Instant::now();
+        server.resume_accepting_if_due(now);
+        server.resume_refilled(now);
     }
 }
 
@@ -103,6 +195,53 @@ fn not_now(e: &io::Error) -> bool {
 }
 
 impl Server {
+    /// How long the next wait may sleep: no longer than until accepting
+    /// resumes, if it is paused, and until the first throttled client may
+    /// be read again. `None`: until an event comes.
+    fn timeout(&self, now: Instant) -> Option<Duration> {
+        // BEGIN SOLUTION
+        let first_refill = self.refills.first().map(|&(at, _)| at);
+        let wake = [self.accept_paused_until, first_refill]
+            .into_iter()
+            .flatten()
+            .min();
+        // STARTER
+        //| // TODO: a throttled client raises no new edge when its budget
+        //| // refills. Wait no longer than until the first of them may be
+        //| // read again, as the loop already does for a pause in accepting.
+        //| let wake = self.accept_paused_until;
+        // END SOLUTION
+        wake.map(|at| at.saturating_duration_since(now))
+    }
+
+    /// Reads again from every throttled client whose budget has refilled
+    /// by `now`: the data it sent meanwhile raised no new edge.
+    fn resume_refilled(&mut self, now: Instant) {
+        // BEGIN SOLUTION
+        while let Some(&(at, fd)) = self.refills.first()
+            && at <= now
+        {
+            self.refills.pop_first();
+            let Some(client) = self.clients.get_mut(&fd) else {
+                continue;
+            };
+            client.throttled_until = None;
+            self.log.event(format_args!(
+                "reading from {} again: its budget has refilled",
+                PyAddr(client.peer)
+            ));
+            self.handle_readable(fd);
+        }
+        // STARTER
+        //| // TODO: for each client in `refills` whose time has come (and only
+        //| // those): take it out, and read what it sent, as an edge would
+        //| // have made the loop do.
+        //| if !self.refills.is_empty() {
+        //|     todo!("read again from the throttled clients whose budget has refilled by {now:?}")
+        //| }
+        // END SOLUTION
+    }
+
     /// Accepts every waiting client: the listener's edge is reported once,
     /// however many are waiting.
     fn accept_all(&mut self) {
@@ -130,33 +269,20 @@ impl Server {
                         AcceptAction::Pause => {}
                     }
                     self.log.accept_failed(&e);
-                    self.pause_accepting();
+                    self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
                     return;
                 }
             }
         }
     }
 
-    /// Stops accepting for `ACCEPT_PAUSE`: `accept` failed in a way that
-    /// trying again at once would repeat.
-    fn pause_accepting(&mut self) {
-        self.accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
-    }
-
     /// Accepts again once a pause is over: the clients that came meanwhile
-    /// get no new edge. Returns how long a pause still lasts, the longest the
-    /// next wait may take (`None`: no pause, no limit).
-    fn resume_accepting_if_due(&mut self) -> Option<Duration> {
-        let left = self
-            .accept_paused_until?
-            .saturating_duration_since(Instant::now());
-        if !left.is_zero() {
-            return Some(left);
+    /// get no new edge.
+    fn resume_accepting_if_due(&mut self, now: Instant) {
+        if self.accept_paused_until.is_some_and(|until| until <= now) {
+            self.accept_paused_until = None;
+            self.accept_all();
         }
-        self.accept_paused_until = None;
-        self.accept_all();
-        self.accept_paused_until
-            .map(|until| until.saturating_duration_since(Instant::now()))
     }
 
     fn add_client(&mut self, stream: TcpStream, peer: SocketAddr) {
@@ -165,7 +291,7 @@ impl Server {
         let setup = stream
             .set_nonblocking(true)
             .and_then(|()| echo_common::tune_connection(&stream))
-            .and_then(|()| self.epoll.register(&stream, IN | RDHUP | ET));
+            .and_then(|()| self.epoll.register(&stream, READING));
         if let Err(e) = setup {
             self.log.dropping(peer, &e);
             return;
@@ -181,6 +307,10 @@ impl Server {
                 done_reading: false,
                 paused: false,
                 writing: false,
+                budget: self.rate.map(|rate| Budget::new(rate, Instant::now())),
+                // BEGIN SOLUTION
+                throttled_until: None,
+                // END SOLUTION
             },
         );
     }
@@ -194,10 +324,17 @@ impl Server {
         }
     }
 
-    /// Reads until the socket is empty (`WouldBlock`): edge-triggered, this
-    /// event is the only one the data now waiting will get.
+    /// Reads until the socket is empty (`WouldBlock`) or the client's budget
+    /// is spent, and echoes what it read. Edge-triggered, this event is the
+    /// only one the data now waiting will get.
     fn handle_readable(&mut self, fd: RawFd) {
         let mut data = [0u8; READ_SIZE];
+        if let Some(budget) = self.clients.get_mut(&fd).and_then(|c| c.budget.as_mut()) {
+            // Once per call: counted again before each read, the bucket
+            // would hold a byte or two more each time, and the loop would
+            // go on reading them a few at a time.
+            budget.refill(Instant::now());
+        }
         loop {
             let (Some(client), Some(queue)) =
                 (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
@@ -207,7 +344,21 @@ impl Server {
             if client.done_reading || client.paused {
                 return;
             }
-            match client.stream.read(&mut data) {
+            // BEGIN SOLUTION
+            if client.throttled_until.is_some() {
+                // Its budget is what it is: `resume_refilled` reads it when
+                // the budget allows.
+                return;
+            }
+            // END SOLUTION
+            let room = client
+                .budget
+                .as_ref()
+                .map_or(data.len(), |budget| budget.left().min(data.len()));
+            if room == 0 {
+                return self.throttle(fd);
+            }
+            match client.stream.read(&mut data[..room]) {
                 // End-of-file: close once the echo is delivered.
                 Ok(0) => {
                     if queue.is_empty() {
@@ -220,6 +371,9 @@ impl Server {
                     return;
                 }
                 Ok(n) => {
+                    if let Some(budget) = client.budget.as_mut() {
+                        budget.spend(n);
+                    }
                     self.log.received(client.peer, &data[..n]);
                     queue.push(&data[..n]);
                 }
@@ -244,6 +398,35 @@ impl Server {
                 client.paused = true;
             }
         }
+    }
+
+    /// The client has spent its budget, perhaps with data left in the
+    /// socket. That data stays there, and once the socket's buffer is full,
+    /// TCP makes the client wait too.
+    fn throttle(&mut self, fd: RawFd) {
+        let Some(client) = self.clients.get_mut(&fd) else {
+            return;
+        };
+        self.log.event(format_args!(
+            "throttling reads from {}: its budget is spent",
+            PyAddr(client.peer)
+        ));
+        // BEGIN SOLUTION
+        // No new edge will come for the data already waiting: come back
+        // when a full read is allowed, not for every byte that trickles in.
+        if let Some(budget) = &client.budget {
+            let at = budget.refilled_at(READ_SIZE);
+            client.throttled_until = Some(at);
+            self.refills.insert((at, fd));
+        }
+        // STARTER
+        //| // TODO: as it is, the client is read again on its next edge, and
+        //| // then only. One that sent a burst and now waits for its echo
+        //| // raises no edge: the rest of its burst stays in the socket for
+        //| // ever. Note when its budget will allow a full read (READ_SIZE
+        //| // bytes, or a full bucket if that is less), in `refills`, so that
+        //| // the loop comes back to it then.
+        // END SOLUTION
     }
 
     /// `EPOLLOUT`: the socket has room again.
@@ -315,7 +498,7 @@ impl Server {
             return;
         };
         let out = if client.writing { OUT } else { 0 };
-        if let Err(e) = self.epoll.modify(&client.stream, IN | RDHUP | ET | out) {
+        if let Err(e) = self.epoll.modify(&client.stream, READING | out) {
             self.log.dropping(client.peer, &e);
             self.close(fd);
         }
@@ -326,6 +509,16 @@ impl Server {
     fn close(&mut self, fd: RawFd) {
         self.message_queues.remove(&fd);
         if let Some(client) = self.clients.remove(&fd) {
+            // BEGIN SOLUTION
+            // Its descriptor number may come back with the next client,
+            // which must not inherit its place in `refills`.
+            if let Some(at) = client.throttled_until {
+                self.refills.remove(&(at, fd));
+            }
+            // STARTER
+            //| // TODO: a throttled client leaves `refills` too: its
+            //| // descriptor number may come back with the next client.
+            // END SOLUTION
             let _ = self.epoll.deregister(&client.stream);
         }
     }

@@ -1,10 +1,16 @@
-//! Reference solution to exercise 7 (`exercises/07-epoll-chat`): a chat
-//! server on edge-triggered epoll. Every complete line a client sends goes,
-//! whole and unchanged, to every other client; a client that does not read
-//! is disconnected once too much waits for it, so it never holds up the
-//! others nor fills the server's memory.
+//! Exercise 7 (`exercises/07-epoll-chat`, the capstone): a chat server on
+//! edge-triggered epoll.
 //!
-//! Grade it with `cargo run -p grade -- --solution 07`.
+//! Every complete line a client sends goes, whole and unchanged, to every
+//! other connected client. The plumbing is the epoll-edge chapter's
+//! (edge-triggered epoll, reading until `WouldBlock`, a queue per client
+//! sent with `EPOLLOUT` switching); the exercise is the chat: `broadcast`,
+//! and complete lines only in `handle_input`. A client that stops reading
+//! must not hold up the others, nor fill the server's memory.
+//!
+//! Linux only. Read `exercises/07-epoll-chat/README.md` first; grade the
+//! work with `cargo run -p grade -- 07` (`--solution 07` grades the
+//! reference solution in `exercises/solutions/07-epoll-chat`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -26,10 +32,12 @@ use epoll_edge::epoll::{ERR, ET, Epoll, Events, HUP, IN, OUT, RDHUP};
 /// server's memory.
 const SENDQ_LIMIT: usize = 1 << 20;
 
+// BEGIN SOLUTION
 /// The longest line the server keeps; a client sending a longer one is
 /// disconnected.
 const MAX_LINE: usize = 64 * 1024;
 
+// END SOLUTION
 /// A chat server: each line a client sends goes to every other client.
 #[derive(Parser)]
 struct Args {
@@ -43,8 +51,10 @@ struct Client {
     peer: SocketAddr,
     /// Lines from the others, waiting to be sent to this client.
     queue: MessageQueue,
+    // BEGIN SOLUTION
     /// The start of a line this client has not finished yet.
     line: Vec<u8>,
+    // END SOLUTION
     /// Output is waiting for room: epoll is asked for `EPOLLOUT`.
     writing: bool,
 }
@@ -174,7 +184,9 @@ impl Server {
                 stream,
                 peer,
                 queue: MessageQueue::new(),
+                // BEGIN SOLUTION
                 line: Vec::new(),
+                // END SOLUTION
                 writing: false,
             },
         );
@@ -222,6 +234,7 @@ impl Server {
     /// Handles bytes received from `fd`: part of a line, a line, or several.
     /// Complete lines go to the others; the rest waits for its end.
     fn handle_input(&mut self, fd: RawFd, data: &[u8]) {
+        // BEGIN SOLUTION
         let Some(client) = self.clients.get_mut(&fd) else {
             return;
         };
@@ -239,11 +252,18 @@ impl Server {
         for line in complete.split_inclusive(|&b| b == b'\n') {
             self.broadcast(fd, line);
         }
+        // STARTER
+        //| // TODO: send complete lines only. Keep the start of an unfinished
+        //| // line (in a new field of `Client`) until its end arrives, and
+        //| // broadcast each complete line on its own, newline included.
+        //| self.broadcast(fd, data);
+        // END SOLUTION
     }
 
     /// Sends `line` to every client but `from`: queued whole, so lines from
     /// different clients never mix, and sent as far as each socket takes it.
     fn broadcast(&mut self, from: RawFd, line: &[u8]) {
+        // BEGIN SOLUTION
         let others: Vec<RawFd> = self
             .clients
             .keys()
@@ -268,6 +288,16 @@ impl Server {
             client.queue.push(line);
             self.flush(fd);
         }
+        // STARTER
+        //| // TODO: push `line` onto the queue of every other client, and
+        //| // `flush` it. A client that does not read must neither hold up the
+        //| // others nor fill the server's memory: disconnect a client that has
+        //| // more than SENDQ_LIMIT bytes waiting (`log.dropping`, `close`).
+        //| todo!(
+        //|     "send {} from {from} to the others, up to {SENDQ_LIMIT} bytes queued each",
+        //|     echo_common::Payload(line)
+        //| )
+        // END SOLUTION
     }
 
     /// Sends queued output until the queue is empty or the socket is full,

@@ -1,24 +1,39 @@
-//! Reference solution to exercise 8 (`exercises/08-idle-timeouts`): a
-//! `poll(2)` echo server that closes a connection idle for longer than
-//! `--idle-timeout` seconds. No thread waits for each connection: the loop
-//! keeps every client's deadline in order, waits no longer than until the
-//! nearest one, and closes whoever's has passed.
+//! Exercise 8 (`exercises/08-idle-timeouts`): close idle connections,
+//! without a thread per connection.
 //!
-//! Grade it with `cargo run -p grade -- --solution 08`.
+//! The server is a `poll(2)` echo server (the poll-queue chapter's
+//! `Poller`). The exercise is `--idle-timeout SECS`: close a connection
+//! that has neither sent nor received anything for that long, from the one
+//! loop the server has, and without waking up more often than it must.
+//!
+//! Read `exercises/08-idle-timeouts/README.md` first; grade the work with
+//! `cargo run -p grade -- 08` (`--solution 08` grades the reference
+//! solution in `exercises/solutions/08-idle-timeouts`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+// BEGIN SOLUTION
 use std::collections::{BTreeSet, HashMap};
+// STARTER
+//| use std::collections::HashMap;
+// END SOLUTION
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+// BEGIN SOLUTION
 use echo_common::{
     ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, PyAddr, READ_SIZE, ServerArgs, SpareFd,
     accept_action, exit_with_error, listen, parse_args, raise_fd_limit,
 };
+// STARTER
+//| use echo_common::{
+//|     ACCEPT_PAUSE, AcceptAction, Log, MessageQueue, READ_SIZE, ServerArgs, SpareFd, accept_action,
+//|     exit_with_error, listen, parse_args, raise_fd_limit,
+//| };
+// END SOLUTION
 use poll_queue::poller::{Events, Poller, READ_ONLY, READ_WRITE, WRITE_ONLY};
 
 /// How long one `poll` waits when no deadline is nearer.
@@ -52,8 +67,10 @@ struct Client {
     done_reading: bool,
     /// Its queue is full: reads wait until the client takes its echo.
     paused: bool,
+    // BEGIN SOLUTION
     /// When it is closed unless something happens before.
     deadline: Instant,
+    // END SOLUTION
 }
 
 /// Everything the loop keeps.
@@ -62,9 +79,11 @@ struct Server {
     poller: Poller,
     message_queues: HashMap<RawFd, MessageQueue>,
     clients: HashMap<RawFd, Client>,
+    // BEGIN SOLUTION
     /// Every client's deadline, soonest first: the loop only ever looks at
     /// the front, so a thousand idle clients cost nothing per wake-up.
     deadlines: BTreeSet<(Instant, RawFd)>,
+    // END SOLUTION
     idle_limit: Option<Duration>,
     spare: SpareFd,
     /// While accepting is paused after an error, when it resumes.
@@ -91,7 +110,9 @@ fn main() {
         poller,
         message_queues: HashMap::new(),
         clients: HashMap::new(),
+        // BEGIN SOLUTION
         deadlines: BTreeSet::new(),
+        // END SOLUTION
         idle_limit: args.idle_timeout,
         spare: SpareFd::new().unwrap_or_else(|e| exit_with_error(e)),
         accept_paused_until: None,
@@ -121,6 +142,7 @@ fn main() {
 }
 
 impl Server {
+    // BEGIN SOLUTION
     /// How long the next wait may last: until the nearest deadline (rounded
     /// up to the next millisecond, which is `poll`'s unit, so the loop does
     /// not wake a moment too early and spin), and never more than `TIMEOUT`.
@@ -167,6 +189,31 @@ impl Server {
         client.deadline = Instant::now() + limit;
         self.deadlines.insert((client.deadline, fd));
     }
+    // STARTER
+    //| /// How long the next wait may last.
+    //| fn next_timeout(&self, now: Instant) -> Duration {
+    //|     let Some(limit) = self.idle_limit else {
+    //|         return TIMEOUT;
+    //|     };
+    //|     // TODO: wait no longer than until the nearest moment a client will
+    //|     // have been idle for `limit`, and never more than TIMEOUT. Waking up
+    //|     // early is a spin; waking up late keeps idle clients too long.
+    //|     let _ = (now, limit);
+    //|     todo!("how long to wait until the nearest idle deadline")
+    //| }
+    //|
+    //| /// Closes every client that has been idle for longer than the limit.
+    //| fn close_idle(&mut self, now: Instant) {
+    //|     let Some(limit) = self.idle_limit else {
+    //|         return;
+    //|     };
+    //|     // TODO: close (`self.close`, after a log line) every client that has
+    //|     // neither sent nor received anything since `now - limit`, without
+    //|     // looking at every client on every turn of the loop.
+    //|     let _ = (now, limit);
+    //|     todo!("close the clients idle for the limit or longer")
+    //| }
+    // END SOLUTION
 
     fn accept_all(&mut self) {
         loop {
@@ -233,7 +280,11 @@ impl Server {
         self.log.new_connection(peer);
         let fd = stream.as_raw_fd();
         self.message_queues.insert(fd, MessageQueue::new());
+        // BEGIN SOLUTION
         let now = Instant::now();
+        // STARTER
+        //| // TODO: a new client is active now.
+        // END SOLUTION
         self.clients.insert(
             fd,
             Client {
@@ -241,10 +292,14 @@ impl Server {
                 peer,
                 done_reading: false,
                 paused: false,
+                // BEGIN SOLUTION
                 deadline: now,
+                // END SOLUTION
             },
         );
+        // BEGIN SOLUTION
         self.touch(fd);
+        // END SOLUTION
     }
 
     fn handle_event(&mut self, fd: RawFd, flags: Events) {
@@ -290,7 +345,11 @@ impl Server {
                 } else {
                     let _ = self.poller.modify(&client.stream, READ_WRITE);
                 }
+                // BEGIN SOLUTION
                 self.touch(fd);
+                // STARTER
+                //| // TODO: the client sent something: it is not idle.
+                // END SOLUTION
             }
             Err(e)
                 if matches!(
@@ -332,8 +391,12 @@ impl Server {
                     client.paused = false;
                     let _ = self.poller.modify(&client.stream, READ_WRITE);
                 }
+                // BEGIN SOLUTION
                 // A client that takes its echo is not idle.
                 self.touch(fd);
+                // STARTER
+                //| // TODO: a client that takes its echo is not idle either.
+                // END SOLUTION
             }
             Err(e)
                 if matches!(
@@ -347,12 +410,19 @@ impl Server {
         }
     }
 
+    // BEGIN SOLUTION
     /// Forgets a client and its deadline; dropping its stream closes the
     /// socket, after it has left the poller.
+    // STARTER
+    //| /// Forgets a client; dropping its stream closes the socket, after it
+    //| /// has left the poller.
+    // END SOLUTION
     fn close(&mut self, fd: RawFd) {
         self.message_queues.remove(&fd);
         if let Some(client) = self.clients.remove(&fd) {
+            // BEGIN SOLUTION
             self.deadlines.remove(&(client.deadline, fd));
+            // END SOLUTION
             let _ = self.poller.deregister(&client.stream);
         }
     }
