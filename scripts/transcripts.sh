@@ -69,4 +69,4 @@ if ! out=$(BOOK_BLESS=1 cargo test --quiet -p book-tests --test book \
   echo "the captures are in docs/transcripts, but copying them into the pages failed (above)" >&2
   exit 1
 fi
-echo "copied the transcripts into the pages of docs/src (git diff docs/src shows the changes)"
+echo "copied the transcripts into the pages of docs/src and docs/zh/src (git diff docs/ shows the changes)"

@@ -74,7 +74,7 @@ fn main() {
 
 // ANCHOR: spawn
 /// A new thread for this client, named after it (the name shows in panic
-/// messages, debuggers and `top -H`).
+/// messages and debuggers; `top -H` shows its first 15 bytes).
 fn spawn_client(stream: TcpStream, peer: SocketAddr, log: Log, read_size: usize) {
     let spawned = thread::Builder::new()
         .name(format!("client {peer}"))

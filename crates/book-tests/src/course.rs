@@ -22,6 +22,128 @@ pub const LOOKING_AHEAD: &[&str] = &[
     "See also",
 ];
 
+/// The words of one edition that the course checks read: the sections
+/// where pointing ahead is allowed, the section that sums a chapter up, and
+/// how the text names a chapter by its number.
+#[derive(Debug, Clone, Copy)]
+pub struct CourseWords {
+    pub looking_ahead: &'static [&'static str],
+    pub in_short: &'static str,
+    pub mentions: fn(&str) -> Vec<u32>,
+}
+
+/// The English edition: "Things to try"..., "In short", "chapter 7".
+pub const ENGLISH: CourseWords = CourseWords {
+    looking_ahead: LOOKING_AHEAD,
+    in_short: "In short",
+    mentions: chapter_mentions,
+};
+
+/// The Chinese edition: 动手试试..., 小结, 第 7 章 (and "chapter 7", should a
+/// page keep it).
+pub const CHINESE: CourseWords = CourseWords {
+    looking_ahead: &["动手试试", "小结", "还有什么问题", "延伸阅读"],
+    in_short: "小结",
+    mentions: chapter_mentions_both,
+};
+
+fn chapter_mentions_both(text: &str) -> Vec<u32> {
+    let mut found = chapter_mentions(text);
+    found.extend(chapter_mentions_zh(text));
+    found
+}
+
+/// The number at the start of `text` (ASCII or full-width digits, or
+/// Chinese numerals up to 九十九), and what follows it.
+fn leading_number(text: &str) -> Option<(u32, &str)> {
+    let digit = |c: char| match c {
+        '0'..='9' => c.to_digit(10),
+        '０'..='９' => Some(u32::from(c) - u32::from('０')),
+        _ => None,
+    };
+    let end = text.find(|c| digit(c).is_none()).unwrap_or(text.len());
+    if end > 0 {
+        let n = text[..end]
+            .chars()
+            .try_fold(0u32, |n, c| n.checked_mul(10)?.checked_add(digit(c)?))?;
+        return Some((n, &text[end..]));
+    }
+    let value = |c: char| -> Option<u32> {
+        Some(match c {
+            '零' | '〇' => 0,
+            '一' => 1,
+            '二' | '两' => 2,
+            '三' => 3,
+            '四' => 4,
+            '五' => 5,
+            '六' => 6,
+            '七' => 7,
+            '八' => 8,
+            '九' => 9,
+            _ => return None,
+        })
+    };
+    let end = text
+        .find(|c: char| c != '十' && value(c).is_none())
+        .unwrap_or(text.len());
+    let word = &text[..end];
+    if word.is_empty() {
+        return None;
+    }
+    let n = match word.split_once('十') {
+        None if word.chars().count() == 1 => value(word.chars().next()?)?,
+        None => return None,
+        Some((tens, units)) => {
+            let one = |s: &str| -> Option<u32> {
+                let mut cs = s.chars();
+                let v = value(cs.next()?)?;
+                cs.next().is_none().then_some(v)
+            };
+            let tens = if tens.is_empty() { 1 } else { one(tens)? };
+            let units = if units.is_empty() { 0 } else { one(units)? };
+            tens * 10 + units
+        }
+    };
+    Some((n, &text[end..]))
+}
+
+/// Each `第 N 章` (or `第 N、M 章`, `第 N 和第 M 章`, `第七章`) in `text`,
+/// with N (and M).
+pub fn chapter_mentions_zh(text: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut consumed = 0;
+    for (i, _) in text.match_indices('第') {
+        if i < consumed {
+            continue;
+        }
+        let mut rest = &text[i + '第'.len_utf8()..];
+        let mut numbers = Vec::new();
+        while let Some((n, after)) = leading_number(rest.trim_start()) {
+            numbers.push(n);
+            rest = after.trim_start();
+            // "、", "和", "到"... then perhaps 第, then the next number.
+            let Some(joiner) = rest
+                .chars()
+                .next()
+                .filter(|c| "、，,和与及或至到~".contains(*c))
+            else {
+                break;
+            };
+            let next = rest[joiner.len_utf8()..].trim_start();
+            let next = next.strip_prefix('第').unwrap_or(next);
+            if leading_number(next.trim_start()).is_none() {
+                break;
+            }
+            rest = next;
+        }
+        if !numbers.is_empty() && rest.starts_with('章') {
+            found.extend(numbers);
+            consumed = text.len() - rest.len();
+        }
+    }
+    found
+}
+
 /// Each `chapter N` (or `chapters N and M`, `Chapter N`) in `text`, with N.
 fn chapter_mentions(text: &str) -> Vec<u32> {
     let mut found = Vec::new();
@@ -86,15 +208,25 @@ fn prose_lines(page: &str) -> Vec<(usize, String, &str)> {
 /// `last_lesson` are for reference (the comparison, the myths), and may be
 /// pointed to from anywhere for the full story of what a page states.
 pub fn forward_references(page_file: &str, page: &str, last_lesson: u32) -> Vec<String> {
+    forward_references_in(&ENGLISH, page_file, page, last_lesson)
+}
+
+/// [`forward_references`] in a page written with `words`.
+pub fn forward_references_in(
+    words: &CourseWords,
+    page_file: &str,
+    page: &str,
+    last_lesson: u32,
+) -> Vec<String> {
     let Some(current) = chapter_number(page_file) else {
         return Vec::new();
     };
     let mut problems = Vec::new();
     for (number, section, line) in prose_lines(page) {
-        if LOOKING_AHEAD.contains(&section.as_str()) {
+        if words.looking_ahead.contains(&section.as_str()) {
             continue;
         }
-        let mut later: Vec<u32> = chapter_mentions(line)
+        let mut later: Vec<u32> = (words.mentions)(line)
             .into_iter()
             .filter(|&n| n > current && n <= last_lesson)
             .collect();
@@ -109,21 +241,41 @@ pub fn forward_references(page_file: &str, page: &str, last_lesson: u32) -> Vec<
         for n in later {
             problems.push(format!(
                 "line {number}: section \"{section}\" sends the reader forward to chapter {n}; \
-                 teach what is needed here, or move the pointer to \"Things to try\", \
-                 \"What is still wrong\" or \"See also\""
+                 teach what is needed here, or move the pointer to {}",
+                pointer_sections(words)
             ));
         }
     }
     problems
 }
 
+/// The sections a pointer ahead may move to: `"A", "B" or "C"`.
+fn pointer_sections(words: &CourseWords) -> String {
+    let names: Vec<String> = words
+        .looking_ahead
+        .iter()
+        .filter(|s| **s != words.in_short)
+        .map(|s| format!("\"{s}\""))
+        .collect();
+    match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
 /// Links whose text names a chapter number that is not the number of the
 /// page they point to (`[chapter 6](ch07-epoll-edge.md)`).
 pub fn misnumbered_links(page: &str) -> Vec<String> {
+    misnumbered_links_in(&ENGLISH, page)
+}
+
+/// [`misnumbered_links`] in a page written with `words`.
+pub fn misnumbered_links_in(words: &CourseWords, page: &str) -> Vec<String> {
     let mut problems = Vec::new();
     for (number, _, line) in prose_lines(page) {
         for (text, target) in line_links(line) {
-            let named = chapter_mentions(&text);
+            let named = (words.mentions)(&text);
             let Some(file) = target.split('#').next() else {
                 continue;
             };
@@ -145,17 +297,24 @@ pub fn misnumbered_links(page: &str) -> Vec<String> {
 /// The points of the page's `## In short` section (list items), or why the
 /// section is not as it should be: three points.
 pub fn in_short_problems(page: &str) -> Vec<String> {
-    let Some(start) = page.find("\n## In short\n") else {
-        return vec!["no \"## In short\" section".to_string()];
+    in_short_problems_in(&ENGLISH, page)
+}
+
+/// [`in_short_problems`] for a page written with `words`.
+pub fn in_short_problems_in(words: &CourseWords, page: &str) -> Vec<String> {
+    let name = words.in_short;
+    let heading = format!("\n## {name}\n");
+    let Some(start) = page.find(&heading) else {
+        return vec![format!("no \"## {name}\" section")];
     };
-    let body = &page[start + "\n## In short\n".len()..];
+    let body = &page[start + heading.len()..];
     let body = body.split("\n## ").next().unwrap_or(body);
     let points = body.lines().filter(|l| l.starts_with("- ")).count();
     if points == 3 {
         Vec::new()
     } else {
         vec![format!(
-            "\"In short\" has {points} points; it should have three"
+            "\"{name}\" has {points} points; it should have three"
         )]
     }
 }
@@ -203,5 +362,34 @@ mod tests {
         assert!(in_short_problems(three).is_empty());
         assert_eq!(in_short_problems(&three.replace("- c\n", "")).len(), 1);
         assert_eq!(in_short_problems("x\n## The idea\n").len(), 1);
+    }
+
+    #[test]
+    fn chinese_chapter_numbers_are_found() {
+        assert_eq!(chapter_mentions_zh("见第 7 章和第8章"), [7, 8]);
+        assert_eq!(chapter_mentions_zh("第 3、4 章"), [3, 4]);
+        assert_eq!(chapter_mentions_zh("第 5 和第 6 章"), [5, 6]);
+        assert_eq!(chapter_mentions_zh("第七章，第十章，第十一章"), [7, 10, 11]);
+        assert_eq!(
+            chapter_mentions_zh("第 3 个客户端，第二次"),
+            Vec::<u32>::new()
+        );
+    }
+
+    #[test]
+    fn the_chinese_checks_read_chinese_sections() {
+        let page = "# x\n\n## 思路\n\n如[第 7 章](ch07-epoll-edge.md#drain)所说。\n\n## 还有什么问题\n\n第 9 章解决它。\n";
+        let problems = forward_references_in(&CHINESE, "ch05-poll-queue.md", page, 9);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("\"动手试试\", \"还有什么问题\" or \"延伸阅读\""));
+        let wrong = "见[第 6 章](ch07-epoll-edge.md)。\n";
+        assert_eq!(misnumbered_links_in(&CHINESE, wrong).len(), 1);
+        let three = "x\n## 小结\n\n- 一\n- 二\n- 三\n\n## 还有什么问题\n";
+        assert!(in_short_problems_in(&CHINESE, three).is_empty());
+        assert_eq!(
+            in_short_problems_in(&CHINESE, &three.replace("- 三\n", "")).len(),
+            1
+        );
+        assert_eq!(in_short_problems_in(&CHINESE, "x\n## In short\n").len(), 1);
     }
 }

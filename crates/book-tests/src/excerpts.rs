@@ -23,14 +23,24 @@ pub enum Source {
 /// (a transcript). A line that ends in a code span that is not a path (no
 /// `/`, or spaces) is ordinary prose. A path outside `docs/transcripts/`
 /// without an anchor is an error: whole files are not shown.
+///
+/// The Chinese edition writes the same captions in its own punctuation:
+/// `` `PATH`，锚点 `NAME`： `` and `` `docs/transcripts/...`： ``.
 pub fn source_of(caption: &str) -> Result<Option<Source>, String> {
-    let Some(rest) = caption.trim_end().strip_suffix(':') else {
+    let caption = caption.trim_end();
+    let Some(rest) = caption
+        .strip_suffix(':')
+        .or_else(|| caption.strip_suffix('：'))
+    else {
         return Ok(None);
     };
     let Some((before, last)) = split_last_code(rest) else {
         return Ok(None);
     };
-    let (path, anchor) = match before.strip_suffix(", anchor ") {
+    let named = before
+        .strip_suffix(", anchor ")
+        .or_else(|| before.strip_suffix("，锚点 "));
+    let (path, anchor) = match named {
         Some(b) => match split_last_code(b) {
             Some((_, path)) => (path, Some(last)),
             None => return Ok(None),
@@ -318,6 +328,26 @@ mod tests {
             GOOD_EXCERPT,
         );
         assert_eq!(check_page(&p, &read), Vec::<String>::new());
+    }
+
+    #[test]
+    fn chinese_captions_name_the_same_sources() {
+        let p = page(
+            "`crates/demo/src/main.rs`，锚点 `greet`：",
+            "rust",
+            GOOD_EXCERPT,
+        );
+        assert_eq!(check_page(&p, &read), Vec::<String>::new());
+        let changed = page(
+            "`crates/demo/src/main.rs`，锚点 `greet`：",
+            "rust",
+            "let x = 2;",
+        );
+        assert_eq!(check_page(&changed, &read).len(), 1);
+        assert!(matches!(
+            source_of("`docs/transcripts/demo/server.txt`："),
+            Ok(Some(Source::Transcript { .. }))
+        ));
     }
 
     #[test]

@@ -4,9 +4,88 @@
 //! the reader as `epoll-edge –level`, a flag no program takes.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The version of mdBook the book is built with (`.ci/run` installs it).
 pub const MDBOOK_VERSION: &str = "0.5.4";
+
+/// The install command `.ci/run` uses, for the messages of tests that need
+/// mdBook.
+pub const INSTALL: &str = "cargo install mdbook --version 0.5.4 --locked --no-default-features \
+                           --features search";
+
+/// The pinned mdBook: `$MDBOOK`, then cargo's bin folder, then `PATH`; or
+/// why there is none.
+pub fn find_mdbook() -> Result<PathBuf, String> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("MDBOOK") {
+        candidates.push(p.into());
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    if let Some(home) = cargo_home {
+        candidates.push(home.join("bin/mdbook"));
+    }
+    candidates.push("mdbook".into());
+    let mut seen = Vec::new();
+    for c in candidates {
+        match Command::new(&c).arg("--version").output() {
+            Ok(out) => {
+                let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if version == format!("mdbook v{MDBOOK_VERSION}") {
+                    return Ok(c);
+                }
+                seen.push(format!("{} is {version}", c.display()));
+            }
+            Err(_) => seen.push(format!("no {}", c.display())),
+        }
+    }
+    Err(format!(
+        "no mdBook {MDBOOK_VERSION} ({}); install it with `{INSTALL}`",
+        seen.join(", ")
+    ))
+}
+
+/// The pinned mdBook for a test of the built book, or `None` after saying
+/// why the test is skipped. With `BOOK_HTML_REQUIRED` set (as `.ci/run`
+/// sets it), a missing mdBook is a failure instead.
+pub fn mdbook_for_test() -> Option<PathBuf> {
+    match find_mdbook() {
+        Ok(m) => Some(m),
+        Err(why) if std::env::var_os("BOOK_HTML_REQUIRED").is_some() => {
+            panic!("BOOK_HTML_REQUIRED is set, but: {why}")
+        }
+        Err(why) => {
+            eprintln!("skipped: the built book is not checked: {why}");
+            None
+        }
+    }
+}
+
+/// Builds the book whose `book.toml` is in `book_root` into `dest` with
+/// `mdbook`, or says why it failed (mdBook's own message included).
+pub fn build_book(mdbook: &Path, book_root: &Path, dest: &Path) -> Result<(), String> {
+    let _ = std::fs::remove_dir_all(dest);
+    let build = Command::new(mdbook)
+        .arg("build")
+        .arg(book_root)
+        .arg("--dest-dir")
+        .arg(dest)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", mdbook.display()))?;
+    if build.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`mdbook build {}` failed: {}\n{}",
+            book_root.display(),
+            build.status,
+            String::from_utf8_lossy(&build.stderr)
+        ))
+    }
+}
 
 /// Each `--flag` of `text` with how many times it occurs: two hyphens that
 /// do not follow a letter, digit or hyphen, then a lower-case letter, then

@@ -11,7 +11,14 @@
 //! - [`links`]: links and pictures resolve inside the book;
 //! - [`pictures`]: every picture is an SVG a browser shows;
 //! - [`html`]: the built pages keep every `--flag` of the sources;
-//! - [`markdown`]: the code blocks and sections they all read.
+//! - [`markdown`]: the code blocks and sections they all read;
+//! - [`course`]: the book read as a course (no chapter sends the reader
+//!   forward, three points under "In short");
+//! - [`translation`]: the Chinese edition in step with the English one.
+//!
+//! The Chinese edition (`docs/zh/src`, built into `docs/book/zh`) goes
+//! through the same checks as the English one, in its own words (`## 小结`,
+//! `第 7 章`, captions ending in `：`); `tests/parity.rs` compares the two.
 //!
 //! Every problem a check reports says what fixes it, and names the command
 //! when one does.
@@ -53,13 +60,17 @@ pub mod links;
 pub mod markdown;
 pub mod pictures;
 pub mod transcripts;
+pub mod translation;
 
 pub use commands::{
     CARGO_RUN_FLAGS, HelpFn, Invocation, Runner, check_commands_end, check_invocation, help_lists,
     invocations, never_ending, shell_commands, shell_words,
 };
 pub use excerpts::{Source, anchored, bless_page, check_page, source_of};
-pub use links::{check_fragments, check_links, heading_id, heading_ids, links};
+pub use links::{
+    Edition, check_fragments, check_fragments_in, check_links, check_links_in, heading_id,
+    heading_ids, is_edition_link, links, links_and_images, resolve,
+};
 pub use markdown::{Block, blocks, check_sections, headings};
 pub use pictures::svg_problems;
 pub use transcripts::{TRANSCRIPTS, looks_like_transcript};

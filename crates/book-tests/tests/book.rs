@@ -5,6 +5,9 @@
 //! checks themselves, and why pages copy their listings instead of including
 //! them, are in `src/`.
 //!
+//! The `zh_` tests run the same checks on the Chinese edition, `docs/zh/src`,
+//! on the pages translated so far (`tests/parity.rs` lists the others).
+//!
 //! `BOOK_BLESS=1 cargo test -p book-tests` rewrites the pages' excerpts and
 //! transcripts from their sources first (then review `git diff docs/`).
 
@@ -14,11 +17,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use book_tests::course::{
-    chapter_number, forward_references, in_short_problems, misnumbered_links,
+    CHINESE, chapter_number, forward_references, forward_references_in, in_short_problems,
+    in_short_problems_in, misnumbered_links, misnumbered_links_in,
 };
+use book_tests::translation::editions;
 use book_tests::{
-    Invocation, Runner, bless_page, check_commands_end, check_fragments, check_invocation,
-    check_links, check_page, check_sections, headings, invocations, links, svg_problems,
+    Invocation, Runner, bless_page, check_commands_end, check_fragments_in, check_invocation,
+    check_links_in, check_page, check_sections, headings, invocations, links, svg_problems,
     transcripts,
 };
 use test_support::workspace_root;
@@ -67,8 +72,38 @@ const SECTIONS: &[&str] = &[
     "See also",
 ];
 
+/// The sections of a server chapter in the Chinese edition, in order: the
+/// same sections as [`SECTIONS`], translated.
+const SECTIONS_ZH: &[&str] = &[
+    "问题",
+    "思路",
+    "代码",
+    "运行",
+    "动手试试",
+    "小结",
+    "还有什么问题",
+    "延伸阅读",
+];
+
 fn src_dir() -> PathBuf {
     workspace_root().join("docs/src")
+}
+
+/// The Chinese edition's pages (`docs/zh/src`, the same file names).
+fn zh_src_dir() -> PathBuf {
+    workspace_root().join("docs/zh/src")
+}
+
+/// The Chinese pages of `pages` that exist. The others are not translated
+/// yet: said here, and listed as a failure by `tests/parity.rs` only, so
+/// that each check here fails for problems of the pages that exist.
+fn zh_pages<'a>(pages: &[&'a str]) -> Vec<&'a str> {
+    let (there, missing): (Vec<&str>, Vec<&str>) =
+        pages.iter().partition(|p| zh_src_dir().join(p).is_file());
+    if !missing.is_empty() {
+        eprintln!("not translated yet, so not checked: {missing:?}");
+    }
+    there
 }
 
 /// Every file under `dir` whose name ends with `ext`, sorted.
@@ -120,11 +155,24 @@ fn fail_on(problems: BTreeMap<String, Vec<String>>) {
 
 #[test]
 fn excerpts_and_transcripts_equal_their_sources() {
+    check_excerpts(&src_dir(), CHAPTERS.len());
+}
+
+/// The Chinese pages copy the same excerpts, transcripts and diffs, under
+/// Chinese captions; `BOOK_BLESS=1` refills them too.
+#[test]
+fn zh_excerpts_and_transcripts_equal_their_sources() {
+    check_excerpts(&zh_src_dir(), 1);
+}
+
+/// Every captioned block of the pages in `dir` (at least `at_least` pages)
+/// equals its source; with `BOOK_BLESS` set, rewritten from it first.
+fn check_excerpts(dir: &Path, at_least: usize) {
     let root = workspace_root();
     let read_source = |p: &str| std::fs::read_to_string(root.join(p)).ok();
     let bless = std::env::var_os("BOOK_BLESS").is_some();
-    let pages = files(&src_dir(), ".md");
-    assert!(pages.len() >= CHAPTERS.len(), "pages: {pages:?}");
+    let pages = files(dir, ".md");
+    assert!(pages.len() >= at_least, "pages: {pages:?}");
     let mut problems = BTreeMap::new();
     for page in pages {
         let mut text = read(&page);
@@ -255,6 +303,22 @@ fn help_text(package: &str, bin: &str) -> Result<String, String> {
 #[test]
 fn commands_in_the_docs_name_real_packages_and_flags() {
     let root = workspace_root();
+    let mut texts = reader_pages();
+    texts.extend(files(&root.join("docs/transcripts"), ".txt"));
+    texts.retain(|p| !p.starts_with(root.join("docs/book")));
+    check_commands(&texts, true);
+}
+
+/// The Chinese pages show the same commands; their prose may name more.
+#[test]
+fn zh_commands_in_the_docs_name_real_packages_and_flags() {
+    check_commands(&files(&zh_src_dir(), ".md"), false);
+}
+
+/// Every command in `texts` names a real package and flags its program
+/// lists; with `flag_files`, so do the captures' `flags` files.
+fn check_commands(texts: &[PathBuf], flag_files: bool) {
+    let root = workspace_root();
     let packages = packages();
     let names: BTreeSet<String> = packages.keys().cloned().collect();
     let mut helps: BTreeMap<(String, Option<String>), Result<String, String>> = BTreeMap::new();
@@ -273,12 +337,9 @@ fn commands_in_the_docs_name_real_packages_and_flags() {
             .clone()
     };
 
-    let mut texts = reader_pages();
-    texts.extend(files(&root.join("docs/transcripts"), ".txt"));
-    texts.retain(|p| !p.starts_with(root.join("docs/book")));
     let mut problems = BTreeMap::new();
     let mut seen = 0;
-    for file in &texts {
+    for file in texts {
         let invs = invocations(&read(file));
         seen += invs.len();
         let found: Vec<String> = invs
@@ -289,7 +350,12 @@ fn commands_in_the_docs_name_real_packages_and_flags() {
     }
     // A chapter's `flags` file holds extra server flags for its capture, and
     // a `package` file the server's package when it is not the folder's name.
-    for flags in files(&root.join("docs/transcripts"), "/flags") {
+    let flags_files = if flag_files {
+        files(&root.join("docs/transcripts"), "/flags")
+    } else {
+        Vec::new()
+    };
+    for flags in flags_files {
         let dir = flags.parent().unwrap_or(&root);
         let chapter = std::fs::read_to_string(dir.join("package"))
             .map(|p| p.trim().to_string())
@@ -318,14 +384,38 @@ fn commands_in_the_docs_name_real_packages_and_flags() {
 
 #[test]
 fn links_and_pictures_resolve_inside_the_book() {
-    let src = src_dir();
+    check_links_of_edition(0);
+}
+
+#[test]
+fn zh_links_and_pictures_resolve_inside_the_book() {
+    check_links_of_edition(1);
+}
+
+/// The links and pictures of edition `which` (0 English, 1 Chinese) of
+/// [`editions`] resolve inside the built site: in the edition itself, or, for
+/// the link each introduction has to the other edition, in that one.
+fn check_links_of_edition(which: usize) {
+    let all = editions(&workspace_root());
+    let edition = &all[which];
+    // A Chinese page not translated yet is counted as there: the link will
+    // work once it is, and tests/parity.rs lists the pages still missing.
+    let exists = |p: &Path| {
+        p.is_file()
+            || p.strip_prefix(&all[1].src_dir)
+                .is_ok_and(|page| all[0].src_dir.join(page).is_file())
+    };
     let mut problems = BTreeMap::new();
-    for page in files(&src, ".md") {
+    for page in files(&edition.src_dir, ".md") {
         let text = read(&page);
-        let mut found = check_links(&text, &page, &src, &|p: &Path| p.is_file());
-        found.extend(check_fragments(&text, &page, &|p: &Path| {
-            std::fs::read_to_string(p).ok()
-        }));
+        let mut found = check_links_in(&text, &page, edition, &all, &exists);
+        found.extend(check_fragments_in(
+            &text,
+            &page,
+            edition,
+            &all,
+            &|p: &Path| std::fs::read_to_string(p).ok(),
+        ));
         problems.insert(rel(&page), found);
     }
     fail_on(problems);
@@ -500,6 +590,171 @@ fn every_server_chapter_sums_itself_up_in_three_points() {
         problems.insert(
             (*page).to_string(),
             in_short_problems(&read(&src_dir().join(page))),
+        );
+    }
+    fail_on(problems);
+}
+
+/// The Chinese edition shows the English edition's pictures, through a
+/// link to their folder, not copies that could drift apart.
+#[test]
+fn zh_pictures_are_the_english_ones() {
+    let img = zh_src_dir().join("img");
+    let link = std::fs::read_link(&img).unwrap_or_else(|e| {
+        panic!("docs/zh/src/img should be a symbolic link to ../../src/img: {e}")
+    });
+    assert_eq!(
+        link,
+        Path::new("../../src/img"),
+        "docs/zh/src/img should link to ../../src/img (relative, so it works in any clone)"
+    );
+    assert_eq!(
+        img.canonicalize().expect("docs/zh/src/img resolves"),
+        src_dir().join("img").canonicalize().expect("docs/src/img")
+    );
+}
+
+#[test]
+fn zh_summary_lists_every_page_in_chapter_order() {
+    let src = zh_src_dir();
+    let summary = read(&src.join("SUMMARY.md"));
+    let listed: Vec<String> = links(&summary).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(
+        listed, CHAPTERS,
+        "docs/zh/src/SUMMARY.md must list the pages in the English order, with the same file \
+         names"
+    );
+    let on_disk: BTreeSet<String> = files(&src, ".md")
+        .iter()
+        .filter_map(|p| p.strip_prefix(&src).ok())
+        .map(|p| p.display().to_string())
+        .filter(|p| p != "SUMMARY.md")
+        .collect();
+    let unlisted: Vec<&String> = on_disk.iter().filter(|p| !listed.contains(p)).collect();
+    assert!(
+        unlisted.is_empty(),
+        "pages of docs/zh/src that SUMMARY.md does not list (every page has the file name of \
+         its English page): {unlisted:?}"
+    );
+    // Pages listed but not translated yet: tests/parity.rs lists them.
+    zh_pages(CHAPTERS);
+}
+
+#[test]
+fn zh_server_chapters_have_every_section_in_order() {
+    let mut problems = BTreeMap::new();
+    for page in zh_pages(SERVER_CHAPTERS) {
+        let h = headings(&read(&zh_src_dir().join(page)));
+        problems.insert(
+            format!("docs/zh/src/{page}"),
+            check_sections(&h, SECTIONS_ZH).err().into_iter().collect(),
+        );
+    }
+    fail_on(problems);
+}
+
+/// Each translated page shows the transcripts its English page shows; once
+/// every page is translated, every captured transcript is shown.
+#[test]
+fn zh_every_captured_transcript_is_shown_in_the_book() {
+    let root = workspace_root();
+    let pages = zh_pages(CHAPTERS);
+    let mut problems = BTreeMap::new();
+    let mut texts = Vec::new();
+    for page in &pages {
+        let chinese = read(&zh_src_dir().join(page));
+        let english = read(&src_dir().join(page));
+        let wanted = transcripts::shown_transcripts(&english);
+        let shown = transcripts::shown_transcripts(&chinese);
+        let missing: Vec<String> = wanted
+            .difference(&shown)
+            .map(|t| {
+                format!(
+                    "shows no `{t}` (its English page does): caption an empty `text` block \
+                     `` `{t}`： `` where the English page has it, then run \
+                     `BOOK_BLESS=1 cargo test -p book-tests`"
+                )
+            })
+            .collect();
+        problems.insert(format!("docs/zh/src/{page}"), missing);
+        texts.push(chinese);
+    }
+    if pages.len() == CHAPTERS.len() {
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let captured: Vec<String> = files(&root.join("docs/transcripts"), ".txt")
+            .iter()
+            .map(|p| rel(p))
+            .filter(|p| !p.ends_with("/client.txt"))
+            .collect();
+        let not_shown = transcripts::check_all_shown(captured.iter().map(String::as_str), &texts);
+        problems.insert("docs/transcripts (Chinese edition)".to_string(), not_shown);
+    }
+    fail_on(problems);
+}
+
+#[test]
+fn zh_the_client_transcript_is_shown_once() {
+    let pages = zh_pages(CHAPTERS);
+    if !pages.contains(&"ch01-blocking-threaded.md") {
+        return; // the page that shows it is not translated yet
+    }
+    let mut shown = Vec::new();
+    for page in pages {
+        let text = read(&zh_src_dir().join(page));
+        for line in text.lines() {
+            let caption = line.trim_end();
+            if (caption.ends_with("/client.txt`：") || caption.ends_with("/client.txt`:"))
+                && caption.contains("`docs/transcripts/")
+            {
+                shown.push(format!("{page}: {caption}"));
+            }
+        }
+    }
+    assert_eq!(
+        shown.len(),
+        1,
+        "the client's transcript should be shown in full on exactly one Chinese page; it is \
+         shown {} times:\n{}",
+        shown.len(),
+        shown.join("\n")
+    );
+    assert!(
+        shown[0].starts_with("ch01-"),
+        "shown first in {}, not chapter 1",
+        shown[0]
+    );
+}
+
+#[test]
+fn zh_every_command_shown_ends_by_itself() {
+    let mut problems = BTreeMap::new();
+    for page in files(&zh_src_dir(), ".md") {
+        problems.insert(rel(&page), check_commands_end(&read(&page)));
+    }
+    fail_on(problems);
+}
+
+#[test]
+fn zh_no_chapter_sends_the_reader_forward_and_chapter_links_are_numbered_right() {
+    let mut problems = BTreeMap::new();
+    for page in zh_pages(CHAPTERS) {
+        let text = read(&zh_src_dir().join(page));
+        let mut found = misnumbered_links_in(&CHINESE, &text);
+        if page != "ch00-introduction.md" {
+            found.extend(forward_references_in(&CHINESE, page, &text, LAST_LESSON));
+        }
+        problems.insert(format!("docs/zh/src/{page}"), found);
+    }
+    fail_on(problems);
+}
+
+#[test]
+fn zh_every_server_chapter_sums_itself_up_in_three_points() {
+    let mut problems = BTreeMap::new();
+    for page in zh_pages(SERVER_CHAPTERS) {
+        problems.insert(
+            format!("docs/zh/src/{page}"),
+            in_short_problems_in(&CHINESE, &read(&zh_src_dir().join(page))),
         );
     }
     fail_on(problems);

@@ -1,87 +1,49 @@
 //! The book as mdBook builds it: every `--flag` a page writes must reach
-//! the reader intact, not as `–flag` (see `src/html.rs`).
+//! the reader intact, not as `–flag` (see `src/html.rs`), in both editions.
 //!
-//! Needs mdBook at the pinned version. Without it the test says so and
-//! passes, so that `cargo test --workspace` works on a machine that has
-//! never built the book; `.ci/run` installs mdBook and runs this test with
+//! Needs mdBook at the pinned version. Without it the tests say so and
+//! pass, so that `cargo test --workspace` works on a machine that has
+//! never built the book; `.ci/run` installs mdBook and runs these tests with
 //! `BOOK_HTML_REQUIRED=1`, which turns a missing mdBook into a failure.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use book_tests::html::{MDBOOK_VERSION, check_html};
+use book_tests::html::{build_book, check_html, mdbook_for_test};
 use test_support::workspace_root;
 
-/// The install command `.ci/run` uses, for the messages below.
-const INSTALL: &str = "cargo install mdbook --version 0.5.4 --locked --no-default-features \
-                       --features search";
-
-/// The pinned mdBook: `$MDBOOK`, then cargo's bin folder, then `PATH`.
-fn mdbook() -> Result<PathBuf, String> {
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(p) = std::env::var_os("MDBOOK") {
-        candidates.push(p.into());
-    }
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
-    if let Some(home) = cargo_home {
-        candidates.push(home.join("bin/mdbook"));
-    }
-    candidates.push("mdbook".into());
-    let mut seen = Vec::new();
-    for c in candidates {
-        match Command::new(&c).arg("--version").output() {
-            Ok(out) => {
-                let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                if version == format!("mdbook v{MDBOOK_VERSION}") {
-                    return Ok(c);
-                }
-                seen.push(format!("{} is {version}", c.display()));
-            }
-            Err(_) => seen.push(format!("no {}", c.display())),
-        }
-    }
-    Err(format!(
-        "no mdBook {MDBOOK_VERSION} ({}); install it with `{INSTALL}`",
-        seen.join(", ")
-    ))
-}
-
-#[test]
-fn the_built_book_keeps_every_flag_intact() {
-    let mdbook = match mdbook() {
-        Ok(m) => m,
-        Err(why) if std::env::var_os("BOOK_HTML_REQUIRED").is_some() => {
-            panic!("BOOK_HTML_REQUIRED is set, but: {why}")
-        }
-        Err(why) => {
-            eprintln!("skipped: the built book is not checked: {why}");
-            return;
-        }
+/// Builds the book in `book_root` (its pages in `src`, named `label` in
+/// messages) and checks every page's flags in what mdBook made of it.
+fn check_built_book(book_root: &Path, src: &Path, label: &str) {
+    let Some(mdbook) = mdbook_for_test() else {
+        return;
     };
-    let root = workspace_root();
-    let out = std::env::temp_dir().join(format!("book-tests-html-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
-    let build = Command::new(&mdbook)
-        .arg("build")
-        .arg(root.join("docs"))
-        .arg("--dest-dir")
-        .arg(&out)
-        .output()
-        .expect("run mdbook");
+    let out = std::env::temp_dir().join(format!(
+        "book-tests-html-{}-{}",
+        label.replace('/', "-"),
+        std::process::id()
+    ));
+    // mdBook refuses to build a book with a page missing; say which.
+    let summary = std::fs::read_to_string(src.join("SUMMARY.md")).unwrap_or_default();
+    let missing: Vec<String> = book_tests::links(&summary)
+        .into_iter()
+        .map(|(_, page)| page)
+        .filter(|page| !src.join(page).is_file())
+        .collect();
     assert!(
-        build.status.success(),
-        "`mdbook build docs` failed: {}\n{}",
-        build.status,
-        String::from_utf8_lossy(&build.stderr)
+        missing.is_empty(),
+        "{label}/SUMMARY.md lists {} page(s) that do not exist yet (not translated yet?), so \
+         mdBook cannot build the book: {}",
+        missing.len(),
+        missing.join(", ")
     );
+    if let Err(e) = build_book(&mdbook, book_root, &out) {
+        panic!("{e}");
+    }
 
-    let src = root.join("docs/src");
     let mut problems = Vec::new();
     let mut flags_checked = 0;
-    let mut pages: Vec<PathBuf> = std::fs::read_dir(&src)
-        .expect("docs/src")
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(src)
+        .unwrap_or_else(|e| panic!("{label}: {e}"))
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "md"))
@@ -100,18 +62,34 @@ fn the_built_book_keeps_every_flag_intact() {
         problems.extend(
             check_html(&markdown, &html)
                 .into_iter()
-                .map(|p| format!("docs/src/{name}.md: {p}")),
+                .map(|p| format!("{label}/{name}.md: {p}")),
         );
     }
     let _ = std::fs::remove_dir_all(&out);
     assert!(
         flags_checked > 50,
-        "only {flags_checked} flags found in the pages: is the scan broken?"
+        "only {flags_checked} flags found in the pages of {label}: is the scan broken?"
     );
     assert!(
         problems.is_empty(),
         "{} problem(s) in the built book:\n{}",
         problems.len(),
         problems.join("\n")
+    );
+}
+
+#[test]
+fn the_built_book_keeps_every_flag_intact() {
+    let root = workspace_root();
+    check_built_book(&root.join("docs"), &root.join("docs/src"), "docs/src");
+}
+
+#[test]
+fn the_built_chinese_book_keeps_every_flag_intact() {
+    let root = workspace_root();
+    check_built_book(
+        &root.join("docs/zh"),
+        &root.join("docs/zh/src"),
+        "docs/zh/src",
     );
 }
