@@ -45,6 +45,7 @@ const CHAPTERS: &[&str] = &[
     "benchmarks.md",
     "exercises.md",
     "appendix-transcripts.md",
+    "appendix-exercises.md",
 ];
 
 /// The pages of the server chapters, which all have the same sections.
