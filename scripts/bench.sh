@@ -2,11 +2,12 @@
 # Runs the experiments of the benchmarks page and renders the page.
 #
 #   scripts/bench.sh                the full plan (about 20 minutes on 2 cores): writes
-#                                   bench-results/*.json, docs/src/benchmarks.md and
+#                                   bench-results/*.json, docs/src/benchmarks.md, its
+#                                   Chinese edition docs/zh/src/benchmarks.md and
 #                                   docs/src/img/bench-*.svg
 #   scripts/bench.sh --quick        a short plan (a few minutes), into target/bench-quick/;
-#                                   the committed results and the page are left alone
-#   scripts/bench.sh --render-only  re-renders the page and charts from bench-results/
+#                                   the committed results and the pages are left alone
+#   scripts/bench.sh --render-only  re-renders both pages and the charts from bench-results/
 #
 # Further arguments go to bench-suite, e.g. `--only 1,5` for experiments 1 and 5.
 # `--only 8` runs experiment 8 (the read size: epoll-edge and floor-echo) alone.
@@ -20,7 +21,7 @@ mode=full
 case "${1:-}" in
     --quick) mode=quick; shift ;;
     --render-only) mode=render; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 start=$(date +%s)
@@ -30,17 +31,21 @@ bin=${CARGO_TARGET_DIR:-target}/release
 case "$mode" in
     full)
         results=bench-results page=docs/src/benchmarks.md img=docs/src/img
+        zh_page=docs/zh/src/benchmarks.md
         "$bin/bench-suite" --out "$results" --command "scripts/bench.sh${*:+ $*}" "$@"
         ;;
     quick)
         results=target/bench-quick/results page=target/bench-quick/benchmarks.md img=target/bench-quick/img
+        zh_page=target/bench-quick/zh/benchmarks.md
         rm -rf target/bench-quick
         "$bin/bench-suite" --quick --out "$results" --command "scripts/bench.sh --quick${*:+ $*}" "$@"
         ;;
     render)
         results=bench-results page=docs/src/benchmarks.md img=docs/src/img
+        zh_page=docs/zh/src/benchmarks.md
         ;;
 esac
 
-"$bin/bench-render" --results "$results" --page "$page" --img "$img"
-echo "bench.sh: $mode run done in $(( $(date +%s) - start )) s; page: $page" >&2
+# Both editions' pages in one run: the Chinese page records the English one.
+"$bin/bench-render" --results "$results" --page "$page" --img "$img" --zh-page "$zh_page"
+echo "bench.sh: $mode run done in $(( $(date +%s) - start )) s; pages: $page, $zh_page" >&2

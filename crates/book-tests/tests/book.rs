@@ -517,17 +517,20 @@ fn the_client_transcript_is_shown_once() {
 }
 
 /// The pages a reader runs commands from: the book, the README and the
-/// exercises' READMEs.
+/// exercises' READMEs, English (`README.md`) and Chinese (`README.zh-CN.md`,
+/// whose commands are the English ones, verbatim).
 fn reader_pages() -> Vec<PathBuf> {
     let root = workspace_root();
     let mut pages = files(&src_dir(), ".md");
     pages.push(root.join("README.md"));
     pages.push(root.join("exercises/README.md"));
-    pages.extend(
-        files(&root.join("exercises"), "/README.md")
-            .into_iter()
-            .filter(|p| !p.starts_with(root.join("exercises/solutions"))),
-    );
+    for readme in ["/README.md", "/README.zh-CN.md"] {
+        pages.extend(
+            files(&root.join("exercises"), readme)
+                .into_iter()
+                .filter(|p| !p.starts_with(root.join("exercises/solutions"))),
+        );
+    }
     pages.sort();
     pages.dedup();
     pages

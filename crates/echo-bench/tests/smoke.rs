@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use echo_bench::cost::CostReport;
 use echo_bench::load::Report;
+use echo_bench::render::translation_record;
 use test_support::{ServerProcess, bin_path, workspace_root};
 
 const ECHO_BENCH: &str = env!("CARGO_BIN_EXE_echo-bench");
@@ -239,8 +240,11 @@ impl Drop for TempDir {
     }
 }
 
-fn render(results: &Path, out: &Path) -> String {
+/// The English page and the Chinese edition's, rendered in one run into
+/// `out`; the Chinese page's first line records the English page.
+fn render(results: &Path, out: &Path) -> (String, String) {
     let page = out.join("benchmarks.md");
+    let zh_page = out.join("zh").join("benchmarks.md");
     let img = out.join("img");
     let r = run(
         BENCH_RENDER,
@@ -251,10 +255,31 @@ fn render(results: &Path, out: &Path) -> String {
             page.to_str().unwrap(),
             "--img",
             img.to_str().unwrap(),
+            "--zh-page",
+            zh_page.to_str().unwrap(),
         ],
     );
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    std::fs::read_to_string(page).unwrap()
+    let (english, chinese) = (
+        std::fs::read_to_string(page).unwrap(),
+        std::fs::read_to_string(zh_page).unwrap(),
+    );
+    assert_eq!(
+        chinese.lines().next(),
+        Some(translation_record(&english).as_str())
+    );
+    assert!(!chinese.contains("{{"), "{chinese}");
+    // Every verdict the renderer writes is in Chinese on the Chinese page.
+    for english_word in [
+        "**met**",
+        "**missed**",
+        "**Met**",
+        "**Missed**",
+        "not measured",
+    ] {
+        assert!(!chinese.contains(english_word), "{english_word}: {chinese}");
+    }
+    (english, chinese)
 }
 
 #[test]
@@ -288,12 +313,17 @@ fn the_suite_writes_json_that_the_renderer_turns_into_a_page() {
         let text = std::fs::read_to_string(results.join(file)).unwrap();
         let _: serde_json::Value = serde_json::from_str(&text).unwrap();
     }
-    let page = render(&results, &tmp.0);
+    let (page, zh) = render(&results, &tmp.0);
     assert!(!page.contains("{{"), "{page}");
     assert!(page.contains("| select-queue |"), "{page}");
     assert!(
         page.contains("*(not measured)*"),
         "experiment 1 was not run: {page}"
+    );
+    assert!(zh.contains("| select-queue |"), "{zh}");
+    assert!(
+        zh.contains("*（未测量）*"),
+        "experiment 1 was not run: {zh}"
     );
     for svg in ["bench-throughput-64.svg", "bench-select-cost.svg"] {
         let text = std::fs::read_to_string(tmp.0.join("img").join(svg)).unwrap();
@@ -328,21 +358,28 @@ fn the_io_uring_experiment_renders_its_own_section() {
     let text = std::fs::read_to_string(results.join("uring.json")).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["idle"], 10);
-    let page = render(&results, &tmp.0);
+    let (page, zh) = render(&results, &tmp.0);
     assert!(!page.contains("{{"), "{page}");
-    let section = page
-        .split("## 7. Completion against readiness")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no section 7: {page}"));
-    assert!(section.contains("| epoll-edge |"), "{section}");
-    if bin_dir.join("uring-completion").is_file() {
-        assert!(section.contains("| uring-completion |"), "{section}");
+    for (page, title) in [
+        (&page, "## 7. Completion against readiness"),
+        (&zh, "## 7. 完成与就绪"),
+    ] {
+        let section = page
+            .split(title)
+            .nth(1)
+            .unwrap_or_else(|| panic!("no section 7: {page}"));
+        assert!(section.contains("| epoll-edge |"), "{section}");
+        if bin_dir.join("uring-completion").is_file() {
+            assert!(section.contains("| uring-completion |"), "{section}");
+        }
     }
     // Without uring.json, no section: the committed page stays as it was.
     std::fs::remove_file(results.join("uring.json")).unwrap();
-    let page = render(&results, &tmp.0);
+    let (page, zh) = render(&results, &tmp.0);
     assert!(!page.contains("## 7."), "{page}");
     assert!(page.contains("\n## Run it yourself"), "{page}");
+    assert!(!zh.contains("## 7."), "{zh}");
+    assert!(zh.contains("\n## 自己运行"), "{zh}");
 }
 
 /// Experiment 8 on its quick plan (two read sizes, two message sizes, one
@@ -377,7 +414,7 @@ fn the_read_size_experiment_runs_its_quick_plan_and_renders() {
     let samples = json["samples"].as_array().unwrap();
     assert_eq!(samples.len(), 2 * 2 * 2, "{text}");
     assert!(samples.iter().all(|s| s["error"].is_null()), "{text}");
-    let page = render(&results, &tmp.0);
+    let (page, zh) = render(&results, &tmp.0);
     assert!(!page.contains("{{"), "{page}");
     let section = page
         .split("## 8. The read size")
@@ -389,11 +426,24 @@ fn the_read_size_experiment_runs_its_quick_plan_and_renders() {
         section.contains("| **met**: ") || section.contains("| **missed**: "),
         "{section}"
     );
+    let section = zh
+        .split("## 8. 读取大小")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no section 8: {zh}"));
+    assert!(section.contains("**16 KiB 的消息**"), "{section}");
+    assert!(section.contains("| 65536 | "), "{section}");
+    assert!(
+        section.contains("| **达到**：") || section.contains("| **未达到**："),
+        "{section}"
+    );
     // Without read-size.json the section stays, with no figures.
     std::fs::remove_file(results.join("read-size.json")).unwrap();
-    let page = render(&results, &tmp.0);
+    let (page, zh) = render(&results, &tmp.0);
     let section = page.split("## 8. The read size").nth(1).unwrap();
     assert!(section.contains("*(not measured)*"), "{section}");
+    assert!(!section.contains("| 65536 | "), "{section}");
+    let section = zh.split("## 8. 读取大小").nth(1).unwrap();
+    assert!(section.contains("*（未测量）*"), "{section}");
     assert!(!section.contains("| 65536 | "), "{section}");
 }
 
@@ -406,20 +456,33 @@ fn the_committed_page_is_rendered_from_the_committed_results() {
         return;
     }
     let tmp = TempDir::new("page");
-    let page = render(&results, &tmp.0);
-    let committed = std::fs::read_to_string(root.join("docs/src/benchmarks.md")).unwrap();
-    assert!(
-        page == committed,
-        "docs/src/benchmarks.md differs from what bench-render makes of bench-results/: \
-         run target/release/bench-render (or scripts/bench.sh --render-only)"
-    );
+    let (page, zh) = render(&results, &tmp.0);
+    let mut problems = Vec::new();
+    for (path, rendered) in [
+        ("docs/src/benchmarks.md", &page),
+        ("docs/zh/src/benchmarks.md", &zh),
+    ] {
+        let committed = std::fs::read_to_string(root.join(path)).unwrap_or_default();
+        if *rendered != committed {
+            problems.push(format!(
+                "{path} differs from what bench-render makes of bench-results/"
+            ));
+        }
+    }
     for entry in std::fs::read_dir(tmp.0.join("img")).unwrap() {
         let entry = entry.unwrap();
         let committed = std::fs::read(root.join("docs/src/img").join(entry.file_name()));
-        assert!(
-            committed.is_ok_and(|c| c == std::fs::read(entry.path()).unwrap()),
-            "docs/src/img/{:?} differs from its rendering",
-            entry.file_name()
-        );
+        if !committed.is_ok_and(|c| c == std::fs::read(entry.path()).unwrap()) {
+            problems.push(format!(
+                "docs/src/img/{:?} differs from its rendering",
+                entry.file_name()
+            ));
+        }
     }
+    assert!(
+        problems.is_empty(),
+        "{}: run scripts/bench.sh --render-only (or target/release/bench-render with \
+         --zh-page docs/zh/src/benchmarks.md), which writes both pages and the charts",
+        problems.join("; ")
+    );
 }

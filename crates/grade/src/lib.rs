@@ -13,8 +13,8 @@
 //!
 //! The exercises, their packages, their checks and which hint goes with
 //! which check are listed in `exercises/exercises.toml` ([`manifest`]); the
-//! hints themselves are in each exercise's README ([`hints`]); the checks are
-//! in [`checks`].
+//! hints themselves are in each exercise's README ([`hints`]), in English and
+//! in Chinese ([`lang`]); the checks are in [`checks`].
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -22,6 +22,7 @@ pub mod build;
 pub mod checks;
 pub mod class;
 pub mod hints;
+pub mod lang;
 pub mod manifest;
 pub mod memory;
 pub mod probe;
@@ -31,6 +32,7 @@ use std::io::{self, Write};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
+pub use lang::Lang;
 pub use manifest::{Exercise, Manifest};
 pub use memory::HintMemory;
 
@@ -134,8 +136,36 @@ pub fn grade_with_memory(
     variant: Variant,
     program: &Path,
     out: &mut dyn Write,
-    mut memory: Option<&mut HintMemory>,
+    memory: Option<&mut HintMemory>,
 ) -> io::Result<Grade> {
+    let hints = HintOptions {
+        memory,
+        lang: Lang::En,
+    };
+    grade_with_hints(root, manifest, ex, variant, program, out, hints)
+}
+
+/// Which hint a graded run shows, and in which language.
+#[derive(Debug, Default)]
+pub struct HintOptions<'a> {
+    /// Where the run climbs the ladders (see [`grade_with_memory`]); `None`
+    /// shows the first hint of a ladder and remembers nothing.
+    pub memory: Option<&'a mut HintMemory>,
+    /// The README the hint is taken from.
+    pub lang: Lang,
+}
+
+/// [`grade_with_memory`], with the hint shown in `hints.lang`.
+pub fn grade_with_hints(
+    root: &Path,
+    manifest: &Manifest,
+    ex: &Exercise,
+    variant: Variant,
+    program: &Path,
+    out: &mut dyn Write,
+    hints: HintOptions<'_>,
+) -> io::Result<Grade> {
+    let HintOptions { mut memory, lang } = hints;
     let position = manifest
         .exercises
         .iter()
@@ -197,7 +227,7 @@ pub fn grade_with_memory(
     }
     writeln!(out)?;
     if let (Some((name, hint)), Some(step)) = (&grade.first_failure, step) {
-        write_hint(root, ex, name, *hint, step, out)?;
+        write_hint(root, ex, lang, (name, *hint), step, out)?;
         writeln!(out)?;
     }
     write!(out, "{}/{} checks pass.", grade.passed, grade.total)?;
@@ -227,6 +257,17 @@ pub fn next_hint(
     memory: &mut HintMemory,
     out: &mut dyn Write,
 ) -> io::Result<bool> {
+    next_hint_in(root, ex, memory, Lang::En, out)
+}
+
+/// [`next_hint`], shown in `lang`.
+pub fn next_hint_in(
+    root: &Path,
+    ex: &Exercise,
+    memory: &mut HintMemory,
+    lang: Lang,
+    out: &mut dyn Write,
+) -> io::Result<bool> {
     let Some(check) = memory
         .last_failure(&ex.dir)
         .and_then(|name| ex.checks.iter().find(|c| c.name == name))
@@ -237,57 +278,72 @@ pub fn next_hint(
     let at_top = memory.shown(&ex.dir, &check.name) >= ladder.len();
     let n = memory.next_step(&ex.dir, &check.name, ladder.len());
     let hint = ladder.get(n.saturating_sub(1)).copied().unwrap_or(0);
-    write_hint(root, ex, &check.name, hint, (n, ladder.len()), out)?;
+    write_hint(root, ex, lang, (&check.name, hint), (n, ladder.len()), out)?;
     if at_top {
         // Asked for more than there is: say so, rather than let the same
         // text pass for a new hint.
-        writeln!(out, "(that is the last hint for {})", check.name)?;
+        writeln!(out, "{}", lang.last_hint_note(&check.name))?;
     }
     Ok(true)
 }
 
-/// `Hint 2, for slow-reader (...):` and the hint, wrapped. `step` is
-/// (which, of how many) on the check's ladder; a ladder of one says nothing
-/// about steps.
+/// `Hint 2, for slow-reader (...):` and the hint, wrapped, or its Chinese
+/// form for `lang` Chinese. `check` is the check's name and the hint's
+/// number; `step` is (which, of how many) on the check's ladder, and a
+/// ladder of one says nothing about steps. A Chinese hint that cannot be
+/// had (no Chinese README yet) is shown in English, after a note that says
+/// why.
 fn write_hint(
     root: &Path,
     ex: &Exercise,
-    name: &str,
-    hint: usize,
+    lang: Lang,
+    check: (&str, usize),
     step: (usize, usize),
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let readme = ex.readme();
-    let text = std::fs::read_to_string(root.join(&readme))
-        .map_err(|e| e.to_string())
-        .and_then(|md| hints::parse(&md))
-        .and_then(|all| {
-            hint.checked_sub(1)
-                .and_then(|i| all.get(i))
-                .cloned()
-                .ok_or_else(|| format!("it has no hint {hint}"))
-        });
+    let (name, hint) = check;
+    let (lang, text) = match read_hint(root, ex, lang, hint) {
+        Err(why) if lang != Lang::En => {
+            let readme = ex.readme_in(lang).display().to_string();
+            writeln!(out, "{}", Lang::fallback_note(&readme, why.as_deref()))?;
+            (Lang::En, read_hint(root, ex, Lang::En, hint))
+        }
+        text => (lang, text),
+    };
+    let readme = ex.readme_in(lang);
     match text {
         Ok(text) => {
-            let (n, of) = step;
-            let steps = if of > 1 {
-                format!("step {n} of {of}; ")
-            } else {
-                String::new()
-            };
-            writeln!(
-                out,
-                "Hint {hint}, for {name} ({steps}all the hints: {}):",
-                readme.display()
-            )?;
+            let intro = lang.hint_intro(hint, name, step, &readme.display().to_string());
+            writeln!(out, "{intro}")?;
             out.write_all(hints::wrap(&text, 72, "    ").as_bytes())
         }
-        Err(e) => writeln!(
+        Err(why) => writeln!(
             out,
-            "(cannot show hint {hint} of {}: {e})",
-            readme.display()
+            "(cannot show hint {hint} of {}: {})",
+            readme.display(),
+            why.unwrap_or_else(|| "the file is missing".into())
         ),
     }
+}
+
+/// Hint `hint` of `ex`'s README in `lang`, or why not: `None` if the README
+/// is missing, else the error.
+fn read_hint(
+    root: &Path,
+    ex: &Exercise,
+    lang: Lang,
+    hint: usize,
+) -> Result<String, Option<String>> {
+    let markdown = match std::fs::read_to_string(root.join(ex.readme_in(lang))) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(None),
+        Err(e) => return Err(Some(e.to_string())),
+    };
+    let all = hints::parse_in(&markdown, lang).map_err(Some)?;
+    hint.checked_sub(1)
+        .and_then(|i| all.get(i))
+        .cloned()
+        .ok_or_else(|| Some(format!("it has no hint {hint}")))
 }
 
 /// The `--all` line for one exercise: `  done  04-select-queue  4/4 checks`.
@@ -305,5 +361,45 @@ pub fn progress_line(ex: &Exercise, width: usize, grade: Result<&Grade, &str>) -
             ex.number().map_or(ex.dir.clone(), |n| format!("{n:02}"))
         ),
         Err(why) => format!("  todo  {:width$}  {why}\n", ex.dir),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An exercise of one hint in a workspace of its own, with its English
+    /// README only: a Chinese hint falls back to English, with a note,
+    /// until the Chinese README is there.
+    #[test]
+    fn a_missing_chinese_readme_falls_back_to_english_with_a_note() {
+        let root = std::env::temp_dir().join(format!("grade-lang-{}", std::process::id()));
+        let manifest = Manifest::parse(
+            "[[exercise]]\ndir = \"99-x\"\ntitle = \"t\"\npackage = \"ex99-x\"\n\
+             solution = \"ex99-x-solution\"\nchapter = \"ch01\"\n\
+             checks = [{ name = \"echo\", hint = 1 }]\n",
+        )
+        .unwrap();
+        let ex = &manifest.exercises[0];
+        let dir = root.join(ex.starter_dir());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("README.md"), "## Hints\n\n1. Read the log.\n").unwrap();
+        let hint = |lang| {
+            let mut out = Vec::new();
+            write_hint(&root, ex, lang, ("echo", 1), (1, 1), &mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            hint(Lang::ZhCn),
+            "（没有 exercises/99-x/README.zh-CN.md，下面是英文提示）\n\
+             Hint 1, for echo (all the hints: exercises/99-x/README.md):\n    Read the log.\n"
+        );
+        std::fs::write(dir.join("README.zh-CN.md"), "## 提示\n\n1. 读日志。\n").unwrap();
+        assert_eq!(
+            hint(Lang::ZhCn),
+            "提示 1，对应 echo（全部提示见 exercises/99-x/README.zh-CN.md）：\n    读日志。\n"
+        );
+        assert!(hint(Lang::En).starts_with("Hint 1, for echo"));
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

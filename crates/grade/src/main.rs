@@ -7,6 +7,8 @@
 //! `cargo run -p grade -- --class DIR`: grades every student's copy in DIR.
 //! `cargo run -p grade -- --make-starters`: rewrites the starters from the
 //! solutions' markers (see `grade::starter`).
+//! `cargo run -p grade -- 04 --lang zh-CN`: the hints in Chinese, from
+//! `README.zh-CN.md` (also the default when the locale is Chinese).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -17,7 +19,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use grade::build::{CargoOutput, build};
 use grade::class::Cell;
-use grade::{Exercise, HintMemory, Manifest, Variant, grade, grade_with_memory, progress_line};
+use grade::{
+    Exercise, HintMemory, HintOptions, Lang, Manifest, Variant, grade, grade_with_hints,
+    progress_line,
+};
 
 /// Grades the exercises in exercises/: builds one, runs its checks, and
 /// prints one line per check and a hint for the first that fails.
@@ -41,6 +46,12 @@ struct Args {
     /// List the exercises and their checks
     #[arg(long, conflicts_with_all = ["name", "all"])]
     list: bool,
+    /// The language of the hints: en, or zh-CN for the Chinese READMEs
+    /// (README.zh-CN.md). Without it, Chinese when LC_ALL, LC_MESSAGES or
+    /// LANG (the first one set) starts with zh, else English. The checks'
+    /// lines are English in both
+    #[arg(long, value_name = "LANG", value_parser = Lang::parse)]
+    lang: Option<Lang>,
     /// Grade a class: DIR holds one folder per student, each a copy of
     /// exercises/ (or of some of its folders); prints a table
     #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "all", "solution", "list", "hint"])]
@@ -88,6 +99,7 @@ fn main() -> ExitCode {
             Err(e) => echo_common::exit_with_error(e),
         }
     }
+    let lang = Lang::choose(args.lang);
     let result = if let Some(dir) = &args.class {
         class(&root, &manifest, dir, args.json)
     } else if let (Some(program), Some(name)) = (&args.grade_program, &args.name) {
@@ -101,8 +113,8 @@ fn main() -> ExitCode {
         all(&root, &manifest, variant)
     } else if let Some(name) = &args.name {
         match manifest.find(name) {
-            Some(ex) if args.hint => hint(&root, &manifest, ex),
-            Some(ex) => one(&root, &manifest, ex, variant),
+            Some(ex) if args.hint => hint(&root, &manifest, ex, lang),
+            Some(ex) => one(&root, &manifest, ex, variant, lang),
             None => echo_common::exit_with_error(format_args!(
                 "no exercise called {name:?}; `cargo run -p grade -- --list` lists them"
             )),
@@ -150,6 +162,7 @@ fn one(
     manifest: &Manifest,
     ex: &Exercise,
     variant: Variant,
+    lang: Lang,
 ) -> io::Result<bool> {
     let package = variant.package(ex);
     eprintln!("Building {package} (cargo build -p {package})");
@@ -167,15 +180,11 @@ fn one(
         Variant::Starter => HintMemory::load(&HintMemory::default_path(root)),
         Variant::Solution => None,
     };
-    let g = grade_with_memory(
-        root,
-        manifest,
-        ex,
-        variant,
-        &program,
-        &mut out,
-        memory.as_mut(),
-    )?;
+    let hints = HintOptions {
+        memory: memory.as_mut(),
+        lang,
+    };
+    let g = grade_with_hints(root, manifest, ex, variant, &program, &mut out, hints)?;
     if let Some(m) = &memory {
         // Without the memory the next run shows the same hint again, as
         // if there were no memory at all: not worth an error.
@@ -186,17 +195,22 @@ fn one(
 
 /// `NN --hint`: the next hint for the check that failed last, or, with no
 /// failure remembered (or no memory), a graded run, which shows one.
-fn hint(root: &std::path::Path, manifest: &Manifest, ex: &Exercise) -> io::Result<bool> {
+fn hint(
+    root: &std::path::Path,
+    manifest: &Manifest,
+    ex: &Exercise,
+    lang: Lang,
+) -> io::Result<bool> {
     if let Some(mut memory) = HintMemory::load(&HintMemory::default_path(root)) {
         let mut out = io::stdout().lock();
-        if grade::next_hint(root, ex, &mut memory, &mut out)? {
+        if grade::next_hint_in(root, ex, &mut memory, lang, &mut out)? {
             // As in `one`: a memory that cannot be written only means the
             // next --hint shows this hint again.
             let _ = memory.save();
             return Ok(false);
         }
     }
-    one(root, manifest, ex, Variant::Starter)
+    one(root, manifest, ex, Variant::Starter, lang)
 }
 
 fn all(root: &std::path::Path, manifest: &Manifest, variant: Variant) -> io::Result<bool> {

@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 use grade::build::{CargoOutput, build};
 use grade::manifest::HintRef;
 use grade::{
-    Exercise, Grade, HintMemory, Manifest, Variant, checks, grade, grade_with_memory, hints,
+    Exercise, Grade, HintMemory, Lang, Manifest, Variant, checks, grade, grade_with_memory, hints,
     next_hint,
 };
 
@@ -558,4 +558,235 @@ fn exercise_04_readme_demo_shows_the_quota() {
         starter, promised,
         "the starter already returns what the README promises: {demo}"
     );
+}
+
+/// The names in the first column of a README's tables (the checks, and in
+/// exercise 3 the console's commands too), in order.
+fn table_names(readme: &str) -> Vec<String> {
+    readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once("` |"))
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+/// The indented code blocks of a README (commands, and lines a server
+/// prints), in order: runs of lines indented by four spaces after a blank
+/// line. Lines of a list item never follow a blank line, so they are not
+/// taken for code.
+fn code_blocks(readme: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut block: Option<String> = None;
+    let mut after_blank = true;
+    for line in readme.lines() {
+        let code = line.strip_prefix("    ");
+        match (&mut block, code) {
+            (Some(b), Some(text)) => {
+                b.push('\n');
+                b.push_str(text);
+            }
+            (None, Some(text)) if after_blank => block = Some(text.to_string()),
+            (Some(_), None) => blocks.extend(block.take()),
+            _ => {}
+        }
+        after_blank = line.trim().is_empty();
+    }
+    blocks.extend(block);
+    blocks
+}
+
+/// Whether `path` is a file, or a page of the Chinese edition not translated
+/// yet: one whose English page exists. The link works once it is, and
+/// book-tests' `tests/parity.rs` lists the pages still missing, as the
+/// book's own link check does.
+fn exists_or_pending(path: &Path) -> bool {
+    if path.is_file() {
+        return true;
+    }
+    let root = root();
+    let lexical: PathBuf = path.components().fold(PathBuf::new(), |mut p, c| {
+        match c {
+            std::path::Component::ParentDir => {
+                p.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => p.push(c),
+        }
+        p
+    });
+    lexical
+        .strip_prefix(root.join("docs/zh/src"))
+        .is_ok_and(|page| root.join("docs/src").join(page).is_file())
+}
+
+/// Each exercise has a Chinese README beside the English one, the same
+/// README in Chinese: as many hints (the manifest's hint numbers name the
+/// same hint in both), the same tables of checks, the same commands, its
+/// chapter in the Chinese edition, and a link to the other README under
+/// each title. `exercises/README.md` has its Chinese version too.
+#[test]
+fn every_exercise_has_a_chinese_readme_with_the_same_hints_and_checks() {
+    const TO_ZH: &str = "中文：[README.zh-CN.md](README.zh-CN.md)";
+    const TO_EN: &str = "English: [README.md](README.md)";
+    let root = root();
+    let mut problems = Vec::new();
+    // The link to the other README is the first line under the title.
+    let under_title = |text: &str| -> String {
+        text.lines()
+            .skip_while(|l| !l.starts_with("# "))
+            .skip(1)
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .to_string()
+    };
+    let mut pairs = vec![(
+        PathBuf::from("exercises/README.md"),
+        PathBuf::from("exercises/README.zh-CN.md"),
+    )];
+    pairs.extend(
+        manifest()
+            .exercises
+            .iter()
+            .map(|ex| (ex.readme(), ex.readme_in(Lang::ZhCn))),
+    );
+    for (en_path, zh_path) in &pairs {
+        let en = std::fs::read_to_string(root.join(en_path)).unwrap();
+        let Ok(zh) = std::fs::read_to_string(root.join(zh_path)) else {
+            problems.push(format!(
+                "{} is missing: translate {}",
+                zh_path.display(),
+                en_path.display()
+            ));
+            continue;
+        };
+        if under_title(&en) != TO_ZH {
+            problems.push(format!(
+                "{}: the line under the title is not `{TO_ZH}`",
+                en_path.display()
+            ));
+        }
+        if under_title(&zh) != TO_EN {
+            problems.push(format!(
+                "{}: the line under the title is not `{TO_EN}`",
+                zh_path.display()
+            ));
+        }
+        if code_blocks(&en) != code_blocks(&zh) {
+            problems.push(format!(
+                "{}: the code blocks are {:?}, the English README's {:?} (copied verbatim, in order)",
+                zh_path.display(),
+                code_blocks(&zh),
+                code_blocks(&en)
+            ));
+        }
+        if table_names(&en) != table_names(&zh) {
+            problems.push(format!(
+                "{}: its tables name {:?}, the English README's {:?}",
+                zh_path.display(),
+                table_names(&zh),
+                table_names(&en)
+            ));
+        }
+    }
+    for ex in manifest().exercises {
+        let zh_path = ex.readme_in(Lang::ZhCn);
+        let Ok(zh) = std::fs::read_to_string(root.join(&zh_path)) else {
+            continue; // said above
+        };
+        let en = std::fs::read_to_string(root.join(ex.readme())).unwrap();
+        let en_hints = hints::parse(&en).unwrap_or_else(|e| panic!("{}: {e}", ex.dir));
+        match hints::parse_in(&zh, Lang::ZhCn) {
+            Err(e) => problems.push(format!("{}: {e}", zh_path.display())),
+            Ok(h) if h.len() != en_hints.len() => problems.push(format!(
+                "{}: {} hints under `## 提示`, the English README has {} (the manifest's \
+                 numbers must name the same hint in both)",
+                zh_path.display(),
+                h.len(),
+                en_hints.len()
+            )),
+            Ok(_) => {}
+        }
+        let names = table_names(&zh);
+        for c in &ex.checks {
+            if !names.contains(&c.name) {
+                problems.push(format!(
+                    "{}: its table of checks does not name `{}`",
+                    zh_path.display(),
+                    c.name
+                ));
+            }
+        }
+        let page = ex.chapter_page_zh();
+        if !zh.contains(&format!("(../../{})", page.display())) {
+            problems.push(format!(
+                "{}: does not link {}",
+                zh_path.display(),
+                page.display()
+            ));
+        }
+        if !exists_or_pending(&root.join(&page)) {
+            problems.push(format!(
+                "{}: links {}, which does not exist",
+                zh_path.display(),
+                page.display()
+            ));
+        }
+        let grade = format!("cargo run -p grade -- {:02}", ex.number().unwrap());
+        if !zh.contains(&grade) {
+            problems.push(format!("{}: does not say `{grade}`", zh_path.display()));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Every relative link of the exercises' READMEs, English and Chinese,
+/// names a file that exists (or a Chinese page not translated yet), and a
+/// `#fragment` one of its headings.
+#[test]
+fn every_link_of_the_exercise_readmes_resolves() {
+    let root = root();
+    let mut readmes = Vec::new();
+    for dir in [root.join("exercises")].into_iter().chain(
+        manifest()
+            .exercises
+            .iter()
+            .map(|e| root.join(e.starter_dir())),
+    ) {
+        for name in ["README.md", "README.zh-CN.md"] {
+            if dir.join(name).is_file() {
+                readmes.push(dir.join(name));
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    let mut seen = 0;
+    for readme in &readmes {
+        let text = std::fs::read_to_string(readme).unwrap();
+        for (line, target) in book_tests::links(&text) {
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            seen += 1;
+            let (file, fragment) = target.split_once('#').unwrap_or((&target, ""));
+            let path = readme.parent().unwrap().join(file);
+            let at = format!(
+                "{}:{line}: `{target}`",
+                readme.strip_prefix(&root).unwrap().display()
+            );
+            let Ok(page) = std::fs::read_to_string(&path) else {
+                if !exists_or_pending(&path) {
+                    problems.push(format!("{at}: no such file"));
+                }
+                continue;
+            };
+            if !fragment.is_empty() && !book_tests::heading_ids(&page).contains(fragment) {
+                problems.push(format!(
+                    "{at}: no heading of {file} has the anchor #{fragment}"
+                ));
+            }
+        }
+    }
+    assert!(seen > 20, "only {seen} links found: is the scan broken?");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -4,12 +4,13 @@ use super::*;
 
 pub(super) fn cost_section(
     results: &Results,
-    img_dir: &Path,
+    lang: Lang,
+    charts: Option<&Path>,
     vars: &mut BTreeMap<&str, String>,
 ) -> Result<(), String> {
     let Some(r) = &results.cost else {
         for k in ["cost_table", "cost_scaling"] {
-            vars.insert(k, "*(not measured)*".into());
+            vars.insert(k, lang.not_measured_block().into());
         }
         return Ok(());
     };
@@ -37,7 +38,9 @@ pub(super) fn cost_section(
                     format!("{} ‡{}", s.fmt(3), thousands(calls as usize))
                 }
                 (Some(s), _) => s.fmt(3),
-                (None, _) if m == Mechanism::Select => "beyond FD_SETSIZE".into(),
+                (None, _) if m == Mechanism::Select => {
+                    lang.pick("beyond FD_SETSIZE", "超出 FD_SETSIZE").into()
+                }
                 (None, _) => "–".into(),
             });
         }
@@ -67,28 +70,39 @@ pub(super) fn cost_section(
         .filter_map(|(m, n)| {
             let calls = calls_made(m, n)?;
             (calls < r.calls_nominal).then(|| {
-                format!(
-                    "{} at N = {}: {} calls, × {}",
+                let (name, n, calls, factor) = (
                     m.name(),
                     thousands(n),
                     thousands(calls as usize),
-                    sig(r.calls_nominal as f64 / calls as f64, 3)
-                )
+                    sig(r.calls_nominal as f64 / calls as f64, 3),
+                );
+                match lang {
+                    Lang::En => format!("{name} at N = {n}: {calls} calls, × {factor}"),
+                    Lang::Zh => format!("N = {n} 时的 {name}：{calls} 次调用，× {factor}"),
+                }
             })
         })
         .collect();
     vars.insert(
         "cost_scaling",
-        if scaled.is_empty() {
-            "every figure is 100,000 real calls".into()
-        } else {
-            format!(
+        match (lang, scaled.is_empty()) {
+            (Lang::En, true) => "every figure is 100,000 real calls".into(),
+            (Lang::Zh, true) => "每个数字都来自实际执行的 100,000 次调用".into(),
+            (Lang::En, false) => format!(
                 "‡ timed with fewer calls, then scaled to {}: {}",
                 thousands(r.calls_nominal as usize),
                 scaled.join("; ")
-            )
+            ),
+            (Lang::Zh, false) => format!(
+                "‡ 计时用的调用次数较少，再按比例换算成 {} 次：{}",
+                thousands(r.calls_nominal as usize),
+                scaled.join("；")
+            ),
         },
     );
+    let Some(img_dir) = charts else {
+        return Ok(());
+    };
     // The chart: log-log, ours as lines, Kerrisk's as markers.
     let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
     for m in Mechanism::ALL {

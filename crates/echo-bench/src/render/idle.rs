@@ -4,7 +4,8 @@ use super::*;
 
 pub(super) fn idle_section(
     results: &Results,
-    img_dir: &Path,
+    lang: Lang,
+    charts: Option<&Path>,
     vars: &mut BTreeMap<&str, String>,
 ) -> Result<(), String> {
     let Some(exp) = &results.idle else {
@@ -16,7 +17,7 @@ pub(super) fn idle_section(
             "idle_conns",
             "target_idle_short",
         ] {
-            vars.insert(k, "*(not measured)*".into());
+            vars.insert(k, lang.not_measured_block().into());
         }
         return Ok(());
     };
@@ -30,7 +31,7 @@ pub(super) fn idle_section(
         v
     };
     let servers = servers_of(exp);
-    let mut header = vec!["server".to_string()];
+    let mut header = vec![lang.pick("server", "服务器").to_string()];
     header.extend(ks.iter().map(|k| format!("K = {}", thousands(*k))));
     let mut rows_rps = Vec::new();
     let mut rows_cpu = Vec::new();
@@ -40,16 +41,19 @@ pub(super) fn idle_section(
         for &k in &ks {
             let present = pick.samples(s, conns, k, 64).next().is_some();
             if !present {
-                r1.push("beyond its limit".into());
-                r2.push("beyond its limit".into());
+                let beyond = lang.pick("beyond its limit", "超出其上限");
+                r1.push(beyond.into());
+                r2.push(beyond.into());
                 continue;
             }
             r1.push(cell(
+                lang,
                 pick.summary(s, conns, k, 64, rps),
                 3,
                 pick.failure(s, conns, k, 64),
             ));
             r2.push(cell(
+                lang,
                 pick.summary(s, conns, k, 64, cpu_per_rt),
                 3,
                 pick.failure(s, conns, k, 64),
@@ -85,49 +89,83 @@ pub(super) fn idle_section(
         "idle_decline",
         table(
             &[
-                "server".into(),
-                "largest K".into(),
-                "round trips/s at K ÷ at 0".into(),
-                "CPU per round trip at K ÷ at 0".into(),
+                lang.pick("server", "服务器").into(),
+                lang.pick("largest K", "最大的 K").into(),
+                lang.pick("round trips/s at K ÷ at 0", "每秒往返次数，K 时 ÷ 0 时")
+                    .into(),
+                lang.pick(
+                    "CPU per round trip at K ÷ at 0",
+                    "每次往返的 CPU，K 时 ÷ 0 时",
+                )
+                .into(),
             ],
             &decline,
         ),
     );
-    let verdict = match pick.paired_ratio(("epoll-edge", kmax), ("epoll-edge", 0), conns, 64, rps) {
+    let ratio = pick.paired_ratio(("epoll-edge", kmax), ("epoll-edge", 0), conns, 64, rps);
+    let verdict = match ratio {
         Some(r) if kmax >= 10_000 => {
             let met = r.median >= 0.85;
-            format!(
-                "**{}**: at K = {} epoll-edge keeps {} of its throughput at K = 0 \
-                 (median of the per-round ratios, min–max {}–{}); the target is 0.85{}.",
-                if met { "Met" } else { "Missed" },
-                thousands(kmax),
-                sig(r.median, 3),
-                sig(r.min, 3),
-                sig(r.max, 3),
-                if met {
-                    String::new()
-                } else {
-                    format!(", missed by {}", sig(0.85 - r.median, 2))
-                }
-            )
+            let missed_by = if met {
+                String::new()
+            } else {
+                format!(
+                    "{}{}",
+                    lang.pick(", missed by ", "，差 "),
+                    sig(0.85 - r.median, 2)
+                )
+            };
+            match lang {
+                Lang::En => format!(
+                    "**{}**: at K = {} epoll-edge keeps {} of its throughput at K = 0 \
+                     (median of the per-round ratios, min–max {}–{}); the target is 0.85{missed_by}.",
+                    lang.verdict_first(met),
+                    thousands(kmax),
+                    sig(r.median, 3),
+                    sig(r.min, 3),
+                    sig(r.max, 3),
+                ),
+                Lang::Zh => format!(
+                    "**{}**：K = {} 时，epoll-edge 保持了 K = 0 时吞吐量的 {}\
+                     （各轮比值的中位数，最小–最大 {}–{}）；目标是 0.85{missed_by}。",
+                    lang.verdict_first(met),
+                    thousands(kmax),
+                    sig(r.median, 3),
+                    sig(r.min, 3),
+                    sig(r.max, 3),
+                ),
+            }
         }
-        Some(r) => format!(
-            "**Not measured at 10,000** (this plan stops at K = {}): the ratio there is {}.",
-            thousands(kmax),
-            r.fmt(3)
-        ),
-        None => "**Not measured**: epoll-edge has no figures.".into(),
+        Some(r) => match lang {
+            Lang::En => format!(
+                "**Not measured at 10,000** (this plan stops at K = {}): the ratio there is {}.",
+                thousands(kmax),
+                r.fmt(3)
+            ),
+            Lang::Zh => format!(
+                "**未在 10,000 处测量**（本计划止于 K = {}）：那里的比值是 {}。",
+                thousands(kmax),
+                lang.summary(&r, 3)
+            ),
+        },
+        None => lang
+            .pick(
+                "**Not measured**: epoll-edge has no figures.",
+                "**未测量**：epoll-edge 没有数据。",
+            )
+            .into(),
     };
     vars.insert("target_idle", verdict);
-    let short = match pick.paired_ratio(("epoll-edge", kmax), ("epoll-edge", 0), conns, 64, rps) {
-        Some(r) if kmax >= 10_000 => format!(
-            "**{}**: {} ({}–{})",
-            if r.median >= 0.85 { "met" } else { "missed" },
-            sig(r.median, 3),
-            sig(r.min, 3),
-            sig(r.max, 3)
-        ),
-        _ => "not measured".into(),
+    let short = match ratio {
+        Some(r) if kmax >= 10_000 => {
+            let verdict = lang.verdict(r.median >= 0.85);
+            let (median, min, max) = (sig(r.median, 3), sig(r.min, 3), sig(r.max, 3));
+            match lang {
+                Lang::En => format!("**{verdict}**: {median} ({min}–{max})"),
+                Lang::Zh => format!("**{verdict}**：{median}（{min}–{max}）"),
+            }
+        }
+        _ => lang.not_measured().into(),
     };
     vars.insert("target_idle_short", short);
 
@@ -144,6 +182,9 @@ pub(super) fn idle_section(
                 )
             })
             .collect()
+    };
+    let Some(img_dir) = charts else {
+        return Ok(());
     };
     line_chart(
         &img_dir.join("bench-idle.svg"),

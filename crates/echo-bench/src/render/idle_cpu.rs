@@ -2,9 +2,9 @@
 
 use super::*;
 
-pub(super) fn idle_cpu_table(results: &Results) -> String {
+pub(super) fn idle_cpu_table(results: &Results, lang: Lang) -> String {
     let Some(exp) = &results.idle_cpu else {
-        return "*(not measured)*\n".into();
+        return format!("{}\n", lang.not_measured_block());
     };
     let pick = Pick { exp };
     let rows: Vec<Vec<String>> = servers_of(exp)
@@ -16,7 +16,7 @@ pub(super) fn idle_cpu_table(results: &Results) -> String {
             });
             vec![
                 s.clone(),
-                cell(cpu, 2, pick.failure(s, 0, 10, 0)),
+                cell(lang, cpu, 2, pick.failure(s, 0, 10, 0)),
                 share.map_or("–".into(), |x| format!("{:.0} %", x.median)),
             ]
         })
@@ -28,9 +28,12 @@ pub(super) fn idle_cpu_table(results: &Results) -> String {
         .unwrap_or(0.0);
     table(
         &[
-            "server".into(),
-            format!("CPU seconds in {} s, 10 idle clients", sig(secs, 2)),
-            "of one core".into(),
+            lang.pick("server", "服务器").into(),
+            match lang {
+                Lang::En => format!("CPU seconds in {} s, 10 idle clients", sig(secs, 2)),
+                Lang::Zh => format!("{} s 内的 CPU 秒数，10 个空闲客户端", sig(secs, 2)),
+            },
+            lang.pick("of one core", "占一个核心").into(),
         ],
         &rows,
     )

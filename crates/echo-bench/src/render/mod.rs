@@ -4,6 +4,11 @@
 //! The page's prose lives in `templates/benchmarks.md`; every `{{name}}` in
 //! it is replaced by a table, a figure or a verdict computed here, so no
 //! number on the page is typed by hand.
+//!
+//! The Chinese edition's page (`docs/zh/src/benchmarks.md`) comes from
+//! `templates/zh/benchmarks.md` in the same run: the same numbers, tables
+//! and charts, with the words the renderer puts around them in Chinese
+//! ([`Lang`]), and a first line that records the English page it follows.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -37,6 +42,92 @@ use uring::uring_section;
 
 /// The page's template.
 pub const TEMPLATE: &str = include_str!("../../templates/benchmarks.md");
+
+/// The Chinese edition's template: the English one translated, with the
+/// same placeholders, and `{{translation_record}}` on its first line.
+pub const TEMPLATE_ZH: &str = include_str!("../../templates/zh/benchmarks.md");
+
+/// The English page, as the Chinese page's translation record names it.
+pub const ENGLISH_PAGE: &str = "docs/src/benchmarks.md";
+
+/// The language of a page: its template's and that of every word the
+/// renderer adds (verdicts, table headers, row labels). Numbers, units,
+/// server names, flags and error messages are the same in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+impl Lang {
+    /// `en` on the English page, `zh` on the Chinese one.
+    fn pick<'a>(self, en: &'a str, zh: &'a str) -> &'a str {
+        match self {
+            Lang::En => en,
+            Lang::Zh => zh,
+        }
+    }
+
+    /// Whether a target was met, as the verdicts say it.
+    fn verdict(self, met: bool) -> &'static str {
+        match (self, met) {
+            (Lang::En, true) => "met",
+            (Lang::En, false) => "missed",
+            (Lang::Zh, true) => "达到",
+            (Lang::Zh, false) => "未达到",
+        }
+    }
+
+    /// [`Lang::verdict`] at the start of a sentence.
+    fn verdict_first(self, met: bool) -> &'static str {
+        match (self, met) {
+            (Lang::En, true) => "Met",
+            (Lang::En, false) => "Missed",
+            (Lang::Zh, met) => self.verdict(met),
+        }
+    }
+
+    /// A verdict's or a figure's place when its experiment did not run.
+    fn not_measured(self) -> &'static str {
+        self.pick("not measured", "未测量")
+    }
+
+    /// A table's place when its experiment did not run.
+    fn not_measured_block(self) -> &'static str {
+        self.pick("*(not measured)*", "*（未测量）*")
+    }
+
+    /// `median (min–max)` in a sentence: Chinese prose takes full-width
+    /// brackets (table cells keep [`Summary::fmt`] in both languages).
+    fn summary(self, s: &Summary, digits: usize) -> String {
+        match self {
+            Lang::En => s.fmt(digits),
+            Lang::Zh => format!(
+                "{}（{}–{}）",
+                sig(s.median, digits),
+                sig(s.min, digits),
+                sig(s.max, digits)
+            ),
+        }
+    }
+}
+
+/// The FNV-1a 64-bit hash of `bytes`, which the Chinese edition's
+/// translation records hold of the English page they follow.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Line 1 of the Chinese page: the English page `english` it was rendered
+/// beside.
+pub fn translation_record(english: &str) -> String {
+    format!(
+        "<!-- 译自 {ENGLISH_PAGE} fnv1a64:{:016x} -->",
+        fnv1a64(english.as_bytes())
+    )
+}
 
 /// Kerrisk's measurements (TLPI, table 63-9, Linux 2.6.25): CPU seconds for
 /// 100,000 monitoring operations with one descriptor ready, for the two
@@ -187,11 +278,12 @@ fn servers_of(exp: &LoadExperiment) -> Vec<String> {
     exp.servers.clone()
 }
 
-/// `12,300 (11,900–12,800)`, or why there is no figure.
-fn cell(summary: Option<Summary>, digits: usize, failure: Option<String>) -> String {
+/// `12,300 (11,900–12,800)`, or why there is no figure (the error itself
+/// is the program's, in English on both pages).
+fn cell(lang: Lang, summary: Option<Summary>, digits: usize, failure: Option<String>) -> String {
     match (summary, failure) {
         (Some(s), _) => s.fmt(digits),
-        (None, Some(e)) => format!("failed: {}", e.replace('|', "/")),
+        (None, Some(e)) => format!("{}{}", lang.pick("failed: ", "失败："), e.replace('|', "/")),
         (None, None) => "–".into(),
     }
 }
@@ -217,19 +309,40 @@ fn thousands(n: usize) -> String {
     sig(n as f64, n.to_string().len().max(1))
 }
 
-/// Renders the page and the charts. Returns the page's text.
+/// Renders the English page from `template` and draws the charts into
+/// `img_dir`. Returns the page's text.
 pub fn render(results: &Results, template: &str, img_dir: &Path) -> Result<String, String> {
     std::fs::create_dir_all(img_dir).map_err(|e| format!("{}: {e}", img_dir.display()))?;
-    let mut vars: BTreeMap<&str, String> = BTreeMap::new();
-    vars.insert("machine", machine_section(results));
-    idle_section(results, img_dir, &mut vars)?;
-    throughput_section(results, img_dir, &mut vars)?;
-    vars.insert("idle_cpu_table", idle_cpu_table(results));
-    vars.insert("memory_table", memory_table(results));
-    syscall_section(results, img_dir, &mut vars)?;
-    cost_section(results, img_dir, &mut vars)?;
-    uring_section(results, &mut vars)?;
-    read_size_section(results, &mut vars);
+    render_in(results, Lang::En, template, Some(img_dir), BTreeMap::new())
+}
+
+/// Renders the Chinese edition's page from `template`; it shows the
+/// English page's charts, so none is drawn. `english` is the English page
+/// rendered from the same results: `{{translation_record}}` records its
+/// hash, so the Chinese page names the very English page it sits beside.
+pub fn render_zh(results: &Results, template: &str, english: &str) -> Result<String, String> {
+    let mut vars = BTreeMap::new();
+    vars.insert("translation_record", translation_record(english));
+    render_in(results, Lang::Zh, template, None, vars)
+}
+
+/// Fills `template` in `lang`; charts are drawn only with `charts`.
+fn render_in(
+    results: &Results,
+    lang: Lang,
+    template: &str,
+    charts: Option<&Path>,
+    mut vars: BTreeMap<&str, String>,
+) -> Result<String, String> {
+    vars.insert("machine", machine_section(results, lang));
+    idle_section(results, lang, charts, &mut vars)?;
+    throughput_section(results, lang, charts, &mut vars)?;
+    vars.insert("idle_cpu_table", idle_cpu_table(results, lang));
+    vars.insert("memory_table", memory_table(results, lang));
+    syscall_section(results, lang, charts, &mut vars)?;
+    cost_section(results, lang, charts, &mut vars)?;
+    uring_section(results, lang, &mut vars)?;
+    read_size_section(results, lang, &mut vars);
     fill(template, &vars)
 }
 
@@ -255,42 +368,80 @@ pub fn fill(template: &str, vars: &BTreeMap<&str, String>) -> Result<String, Str
     Ok(out)
 }
 
-fn machine_section(results: &Results) -> String {
+fn machine_section(results: &Results, lang: Lang) -> String {
     let Some(m) = &results.machine else {
-        return "*(no machine.json: the suite has not run)*\n".into();
+        return lang
+            .pick(
+                "*(no machine.json: the suite has not run)*\n",
+                "*（没有 machine.json：测试套件还没有运行过）*\n",
+            )
+            .into();
     };
     let p = &m.plan;
     let missing = if m.servers_missing.is_empty() {
-        "none".to_string()
+        lang.pick("none", "无").to_string()
     } else {
         m.servers_missing.join(", ")
     };
-    format!(
-        "- **CPU**: {} ({} logical CPUs as seen by the process, `nproc`), {:.0} GiB of memory\n\
-         - **Kernel**: Linux {}\n\
-         - **Compiler**: {}, release profile; workspace at commit `{}`\n\
-         - **When**: {}, {} plan, {:.0} s of wall time in all\n\
-         - **Command**: `{}`\n\
-         - **Load average** (1, 5, 15 min) before: {}; after: {}\n\
-         - **Plan**: {} interleaved rounds per comparison; each load run is {} s of warmup then {} s measured, against a freshly started server\n\
-         - **Servers not built, left out**: {}\n",
-        m.cpu_model,
-        m.nproc,
-        m.memory_gib,
-        m.kernel,
-        m.rustc,
-        m.commit,
-        m.date,
-        p.mode,
-        m.wall_s,
-        m.command.trim(),
-        loadavg3(&m.loadavg_start),
-        loadavg3(&m.loadavg_end),
-        p.rounds,
-        p.warmup_s,
-        p.duration_s,
-        missing
-    )
+    match lang {
+        Lang::En => format!(
+            "- **CPU**: {} ({} logical CPUs as seen by the process, `nproc`), {:.0} GiB of memory\n\
+             - **Kernel**: Linux {}\n\
+             - **Compiler**: {}, release profile; workspace at commit `{}`\n\
+             - **When**: {}, {} plan, {:.0} s of wall time in all\n\
+             - **Command**: `{}`\n\
+             - **Load average** (1, 5, 15 min) before: {}; after: {}\n\
+             - **Plan**: {} interleaved rounds per comparison; each load run is {} s of warmup then {} s measured, against a freshly started server\n\
+             - **Servers not built, left out**: {}\n",
+            m.cpu_model,
+            m.nproc,
+            m.memory_gib,
+            m.kernel,
+            m.rustc,
+            m.commit,
+            m.date,
+            p.mode,
+            m.wall_s,
+            m.command.trim(),
+            loadavg3(&m.loadavg_start),
+            loadavg3(&m.loadavg_end),
+            p.rounds,
+            p.warmup_s,
+            p.duration_s,
+            missing
+        ),
+        Lang::Zh => format!(
+            "- **CPU**：{}（进程看到 {} 个逻辑 CPU，即`nproc`），内存 {:.0} GiB\n\
+             - **内核**：Linux {}\n\
+             - **编译器**：{}，release 配置；工作区位于提交`{}`\n\
+             - **时间**：{}，{}，总耗时 {:.0} s（实际经过的时间）\n\
+             - **命令**：`{}`\n\
+             - **平均负载**（1、5、15 分钟）开始前：{}；结束后：{}\n\
+             - **计划**：每项比较交错进行 {} 轮；每次负载运行都针对一个新启动的服务器，先预热 {} s，再测量 {} s\n\
+             - **未构建、因而略去的服务器**：{}\n",
+            m.cpu_model,
+            m.nproc,
+            m.memory_gib,
+            m.kernel,
+            m.rustc,
+            m.commit,
+            m.date,
+            match p.mode.as_str() {
+                "full" => "完整计划".to_string(),
+                "quick" => "快速计划".to_string(),
+                "smoke" => "冒烟测试计划".to_string(),
+                other => format!("{other} 计划"),
+            },
+            m.wall_s,
+            m.command.trim(),
+            loadavg3(&m.loadavg_start),
+            loadavg3(&m.loadavg_end),
+            p.rounds,
+            p.warmup_s,
+            p.duration_s,
+            missing
+        ),
+    }
 }
 
 fn loadavg3(s: &str) -> String {
@@ -649,6 +800,54 @@ mod tests {
         assert_eq!(fill("x {{a}} y {{ a }}", &vars).unwrap(), "x 1 y 1");
         assert!(fill("{{b}}", &vars).unwrap_err().contains("{{b}}"));
         assert!(fill("{{a", &vars).is_err());
+    }
+
+    /// The names of a template's placeholders, in order.
+    fn placeholders(template: &str) -> Vec<&str> {
+        template
+            .split("{{")
+            .skip(1)
+            .filter_map(|rest| Some(rest.split_once("}}")?.0.trim()))
+            .collect()
+    }
+
+    #[test]
+    fn the_chinese_templates_have_the_english_placeholders_in_order() {
+        let zh = placeholders(TEMPLATE_ZH);
+        assert_eq!(zh.first(), Some(&"translation_record"));
+        assert_eq!(zh[1..], placeholders(TEMPLATE)[..]);
+        assert_eq!(
+            placeholders(uring::URING_TEMPLATE_ZH),
+            placeholders(uring::URING_TEMPLATE)
+        );
+        assert!(TEMPLATE_ZH.starts_with("{{translation_record}}\n"));
+    }
+
+    #[test]
+    fn the_translation_record_holds_the_fnv1a64_of_the_english_page() {
+        // Published test vectors of FNV-1a 64.
+        assert_eq!(fnv1a64(b""), 0xcbf29ce484222325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x85944171f73967e8);
+        assert_eq!(
+            translation_record("a"),
+            "<!-- 译自 docs/src/benchmarks.md fnv1a64:af63dc4c8601ec8c -->"
+        );
+    }
+
+    #[test]
+    fn every_section_fills_the_chinese_template_without_results() {
+        let dir = std::env::temp_dir().join(format!("echo-bench-render-{}", std::process::id()));
+        let results = Results::default();
+        let english = render(&results, TEMPLATE, &dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let chinese = render_zh(&results, TEMPLATE_ZH, &english).unwrap();
+        assert!(
+            chinese.starts_with(&translation_record(&english)),
+            "{chinese}"
+        );
+        assert!(chinese.contains("*（未测量）*") && !chinese.contains("not measured"));
+        assert!(english.contains("*(not measured)*") && !english.contains("未测量"));
     }
 
     #[test]

@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// The Chinese table's names of [`GROUPS`] and of the rest.
+const GROUP_NAMES_ZH: [&str; 6] = [
+    "读",
+    "写",
+    "等待",
+    "epoll_ctl",
+    "futex, sched_yield",
+    "其他",
+];
+
 /// Groups of system calls for the table and the chart.
 const GROUPS: [(&str, &[&str]); 5] = [
     ("read", &["read", "recvfrom", "readv"]),
@@ -24,7 +34,8 @@ const GROUPS: [(&str, &[&str]); 5] = [
 
 pub(super) fn syscall_section(
     results: &Results,
-    img_dir: &Path,
+    lang: Lang,
+    charts: Option<&Path>,
     vars: &mut BTreeMap<&str, String>,
 ) -> Result<(), String> {
     let Some(exp) = &results.syscalls else {
@@ -34,7 +45,7 @@ pub(super) fn syscall_section(
             "target_syscalls",
             "target_syscalls_short",
         ] {
-            vars.insert(k, "*(not measured)*".into());
+            vars.insert(k, lang.not_measured_block().into());
         }
         return Ok(());
     };
@@ -61,9 +72,18 @@ pub(super) fn syscall_section(
                 .sum(),
         )
     };
-    let mut header = vec!["server".to_string(), "C".to_string(), "all".to_string()];
-    header.extend(GROUPS.iter().map(|(g, _)| g.to_string()));
-    header.push("other".into());
+    let mut header = vec![
+        lang.pick("server", "服务器").to_string(),
+        "C".to_string(),
+        lang.pick("all", "合计").to_string(),
+    ];
+    match lang {
+        Lang::En => {
+            header.extend(GROUPS.iter().map(|(g, _)| g.to_string()));
+            header.push("other".into());
+        }
+        Lang::Zh => header.extend(GROUP_NAMES_ZH.iter().map(|g| g.to_string())),
+    }
     let mut rows = Vec::new();
     let mut bars: Vec<(String, Vec<f64>)> = Vec::new();
     let chart_c = conns.last().copied().unwrap_or(0);
@@ -80,7 +100,7 @@ pub(super) fn syscall_section(
                 c.to_string(),
                 match (all, failure) {
                     (Some(a), _) => format!("{:.2} ({:.2}–{:.2})", a.median, a.min, a.max),
-                    (None, e) => cell(None, 3, e),
+                    (None, e) => cell(lang, None, 3, e),
                 },
             ];
             let mut parts = Vec::new();
@@ -100,8 +120,8 @@ pub(super) fn syscall_section(
         }
     }
     rows.push(vec![
-        "the floor".into(),
-        "any".into(),
+        lang.pick("the floor", "下限").into(),
+        lang.pick("any", "任意").into(),
         "2".into(),
         "1".into(),
         "1".into(),
@@ -115,49 +135,70 @@ pub(super) fn syscall_section(
     names.push("other".into());
     // The first server at the top.
     bars.reverse();
-    stacked_bars(
-        &img_dir.join("bench-syscalls.svg"),
-        &format!("System calls per round trip, C = {chart_c}, 64 B (the floor is 2)"),
-        &names,
-        &bars,
-        2.0,
-    )?;
+    if let Some(img_dir) = charts {
+        stacked_bars(
+            &img_dir.join("bench-syscalls.svg"),
+            &format!("System calls per round trip, C = {chart_c}, 64 B (the floor is 2)"),
+            &names,
+            &bars,
+            2.0,
+        )?;
+    }
     let verdict = match summary("epoll-edge", 64, &|s| s.per_round_trip) {
         Some(s) => {
             let met = s.median <= 2.2;
-            let wait = summary("epoll-edge", 64, &|x| group(x, GROUPS[2].1));
-            let reads = summary("epoll-edge", 64, &|x| group(x, GROUPS[0].1));
-            let ctl = summary("epoll-edge", 64, &|x| group(x, GROUPS[3].1));
-            format!(
-                "**{}**: epoll-edge makes {} system calls per round trip at C = 64 (min–max {}–{}); \
-                 the target is at most 2.2{}. Of these, {} are reads, {} are waits and {} are `epoll_ctl`.",
-                if met { "Met" } else { "Missed" },
+            let median_of = |g: Option<Summary>| g.map_or("–".into(), |g| fixed2(g.median));
+            let wait = median_of(summary("epoll-edge", 64, &|x| group(x, GROUPS[2].1)));
+            let reads = median_of(summary("epoll-edge", 64, &|x| group(x, GROUPS[0].1)));
+            let ctl = median_of(summary("epoll-edge", 64, &|x| group(x, GROUPS[3].1)));
+            let (verdict, median, min, max) = (
+                lang.verdict_first(met),
                 fixed2(s.median),
                 fixed2(s.min),
                 fixed2(s.max),
-                if met {
-                    String::new()
-                } else {
-                    format!(", missed by {}", fixed2(s.median - 2.2))
-                },
-                reads.map_or("–".into(), |r| fixed2(r.median)),
-                wait.map_or("–".into(), |w| fixed2(w.median)),
-                ctl.map_or("–".into(), |c| fixed2(c.median)),
-            )
+            );
+            let over = fixed2(s.median - 2.2);
+            match lang {
+                Lang::En => format!(
+                    "**{verdict}**: epoll-edge makes {median} system calls per round trip at C = 64 \
+                     (min–max {min}–{max}); the target is at most 2.2{}. Of these, {reads} are reads, \
+                     {wait} are waits and {ctl} are `epoll_ctl`.",
+                    if met {
+                        String::new()
+                    } else {
+                        format!(", missed by {over}")
+                    },
+                ),
+                Lang::Zh => format!(
+                    "**{verdict}**：C = 64 时，epoll-edge 每次往返进行 {median} 次系统调用\
+                     （最小–最大 {min}–{max}）；目标是至多 2.2{}。其中 {reads} 次是读，{wait} 次是等待，\
+                     {ctl} 次是`epoll_ctl`。",
+                    if met {
+                        String::new()
+                    } else {
+                        format!("，超出 {over}")
+                    },
+                ),
+            }
         }
-        None => "**Not measured** at C = 64.".into(),
+        None => lang
+            .pick("**Not measured** at C = 64.", "C = 64 时**未测量**。")
+            .into(),
     };
     vars.insert("target_syscalls", verdict);
     let short = summary("epoll-edge", 64, &|s| s.per_round_trip).map_or_else(
-        || "not measured".into(),
+        || lang.not_measured().into(),
         |s| {
-            format!(
-                "**{}**: {:.2} ({:.2}–{:.2})",
-                if s.median <= 2.2 { "met" } else { "missed" },
-                s.median,
-                s.min,
-                s.max
-            )
+            let verdict = lang.verdict(s.median <= 2.2);
+            let (median, min, max) = (
+                format!("{:.2}", s.median),
+                format!("{:.2}", s.min),
+                format!("{:.2}", s.max),
+            );
+            match lang {
+                Lang::En => format!("**{verdict}**: {median} ({min}–{max})"),
+                Lang::Zh => format!("**{verdict}**：{median}（{min}–{max}）"),
+            }
         },
     );
     vars.insert("target_syscalls_short", short);

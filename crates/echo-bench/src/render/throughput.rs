@@ -4,7 +4,8 @@ use super::*;
 
 pub(super) fn throughput_section(
     results: &Results,
-    img_dir: &Path,
+    lang: Lang,
+    charts: Option<&Path>,
     vars: &mut BTreeMap<&str, String>,
 ) -> Result<(), String> {
     let Some(exp) = &results.throughput else {
@@ -14,7 +15,7 @@ pub(super) fn throughput_section(
             "target_peers_short",
             "client_share",
         ] {
-            vars.insert(k, "*(not measured)*".into());
+            vars.insert(k, lang.not_measured_block().into());
         }
         return Ok(());
     };
@@ -30,10 +31,15 @@ pub(super) fn throughput_section(
     for &size in &sizes {
         let size_name = size_name(size);
         let file = format!("bench-throughput-{size}.svg");
-        out += &format!(
-            "#### Messages of {size_name}\n\n![Round trips per second against active connections, {size_name}](img/{file})\n\n"
-        );
-        let mut header = vec!["round trips/s".to_string()];
+        out += &match lang {
+            Lang::En => format!(
+                "#### Messages of {size_name}\n\n![Round trips per second against active connections, {size_name}](img/{file})\n\n"
+            ),
+            Lang::Zh => format!(
+                "#### {size_name} 的消息\n\n![每秒往返次数随活跃连接数的变化，{size_name} 的消息](img/{file})\n\n"
+            ),
+        };
+        let mut header = vec![lang.pick("round trips/s", "每秒往返次数").to_string()];
         header.extend(conns.iter().map(|c| format!("C = {c}")));
         let rows: Vec<Vec<String>> = servers
             .iter()
@@ -41,6 +47,7 @@ pub(super) fn throughput_section(
                 let mut row = vec![s.clone()];
                 for &c in &conns {
                     row.push(cell(
+                        lang,
                         pick.summary(s, c, 0, size, rps),
                         3,
                         pick.failure(s, c, 0, size),
@@ -51,21 +58,30 @@ pub(super) fn throughput_section(
             .collect();
         out += &table(&header, &rows);
         out += "\n";
-        let mut header = vec!["server CPU µs per round trip".to_string()];
+        let mut header = vec![
+            lang.pick("server CPU µs per round trip", "每次往返的服务器 CPU µs")
+                .to_string(),
+        ];
         header.extend(conns.iter().map(|c| format!("C = {c}")));
         let rows: Vec<Vec<String>> = servers
             .iter()
             .map(|s| {
                 let mut row = vec![s.clone()];
                 for &c in &conns {
-                    row.push(cell(pick.summary(s, c, 0, size, cpu_per_rt), 3, None));
+                    row.push(cell(lang, pick.summary(s, c, 0, size, cpu_per_rt), 3, None));
                 }
                 row
             })
             .collect();
         out += &table(&header, &rows);
         out += "\n";
-        let mut header = vec!["latency p50 / p99 / p99.9 (µs, medians)".to_string()];
+        let mut header = vec![
+            lang.pick(
+                "latency p50 / p99 / p99.9 (µs, medians)",
+                "延迟 p50 / p99 / p99.9（µs，中位数）",
+            )
+            .to_string(),
+        ];
         header.extend(conns.iter().map(|c| format!("C = {c}")));
         let rows: Vec<Vec<String>> = servers
             .iter()
@@ -101,6 +117,9 @@ pub(super) fn throughput_section(
                 )
             })
             .collect();
+        let Some(img_dir) = charts else {
+            continue;
+        };
         line_chart(
             &img_dir.join(&file),
             &format!("Round trips per second, messages of {size_name}"),
@@ -113,7 +132,13 @@ pub(super) fn throughput_section(
     vars.insert("throughput_tables", out);
 
     // The load generator's share of the CPU both processes used.
-    let mut header = vec!["generator's share (its CPU, % of one core)".to_string()];
+    let mut header = vec![
+        lang.pick(
+            "generator's share (its CPU, % of one core)",
+            "负载生成器的份额（括号内：它的 CPU，占一个核心的 %）",
+        )
+        .to_string(),
+    ];
     let mut points = Vec::new();
     for &size in &sizes {
         for &c in &conns {
@@ -155,43 +180,59 @@ pub(super) fn throughput_section(
             let line = match cpu {
                 Some(r) => {
                     let met = r.median >= 1.0;
-                    parts.push(format!(
-                        "{} {} (**{}**)",
-                        sig(r.median, 3),
-                        peer.trim_end_matches("-echo"),
-                        if met { "met" } else { "missed" }
-                    ));
-                    format!(
-                        "- C = {c}, against {peer}: server CPU per round trip, {peer} ÷ epoll-edge, \
-                         **{}** (per-round ratios {}–{}; target ≥ 1): **{}**{}. Round trips per second, \
-                         epoll-edge ÷ {peer}: {}.",
-                        sig(r.median, 3),
-                        sig(r.min, 3),
-                        sig(r.max, 3),
-                        if met { "met" } else { "missed" },
-                        if met {
-                            String::new()
-                        } else {
-                            format!(" by {} %", sig(100.0 * (1.0 - r.median), 2))
-                        },
-                        rate.map_or("–".into(), |c| c.fmt(3))
-                    )
+                    let ratio = sig(r.median, 3);
+                    let (short_peer, verdict) = (peer.trim_end_matches("-echo"), lang.verdict(met));
+                    parts.push(match lang {
+                        Lang::En => format!("{ratio} {short_peer} (**{verdict}**)"),
+                        Lang::Zh => format!("{short_peer} {ratio}（**{verdict}**）"),
+                    });
+                    let (min, max) = (sig(r.min, 3), sig(r.max, 3));
+                    let by = sig(100.0 * (1.0 - r.median), 2);
+                    let rate = rate.map_or("–".into(), |c| lang.summary(&c, 3));
+                    match lang {
+                        Lang::En => format!(
+                            "- C = {c}, against {peer}: server CPU per round trip, {peer} ÷ epoll-edge, \
+                             **{ratio}** (per-round ratios {min}–{max}; target ≥ 1): **{verdict}**{}. Round trips per second, \
+                             epoll-edge ÷ {peer}: {rate}.",
+                            if met {
+                                String::new()
+                            } else {
+                                format!(" by {by} %")
+                            },
+                        ),
+                        Lang::Zh => format!(
+                            "- C = {c}，对 {peer}：每次往返的服务器 CPU，{peer} ÷ epoll-edge，\
+                             **{ratio}**（各轮比值 {min}–{max}；目标 ≥ 1）：**{verdict}**{}。每秒往返次数，\
+                             epoll-edge ÷ {peer}：{rate}。",
+                            if met {
+                                String::new()
+                            } else {
+                                format!("，差 {by} %")
+                            },
+                        ),
+                    }
                 }
-                None => format!("- C = {c}, against {peer}: not measured."),
+                None => match lang {
+                    Lang::En => format!("- C = {c}, against {peer}: not measured."),
+                    Lang::Zh => format!("- C = {c}，对 {peer}：未测量。"),
+                },
             };
             lines.push(line);
         }
         if !parts.is_empty() {
-            short.push(format!("C = {c}: {}", parts.join(", ")));
+            short.push(match lang {
+                Lang::En => format!("C = {c}: {}", parts.join(", ")),
+                Lang::Zh => format!("C = {c}：{}", parts.join("，")),
+            });
         }
     }
     vars.insert("target_peers", lines.join("\n") + "\n");
     vars.insert(
         "target_peers_short",
         if short.is_empty() {
-            "not measured".into()
+            lang.not_measured().into()
         } else {
-            short.join("; ")
+            short.join(lang.pick("; ", "；"))
         },
     );
     Ok(())
