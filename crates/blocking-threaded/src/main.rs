@@ -24,8 +24,8 @@ use std::thread;
 
 use clap::Parser;
 use echo_common::{
-    ACCEPT_PAUSE, AcceptAction, Log, PyAddr, READ_SIZE, ServerArgs, SpareFd, accept_action,
-    exit_with_error, listen, parse_args, parse_read_size, raise_fd_limit,
+    ACCEPT_PAUSE, AcceptAction, Log, PyAddr, ServerArgs, SpareFd, accept_action, exit_with_error,
+    listen, parse_args, parse_read_size, raise_fd_limit,
 };
 
 /// An echo server with a thread per connection, or a pool of threads.
@@ -34,14 +34,21 @@ use echo_common::{
 struct Args {
     #[command(flatten)]
     server: ServerArgs,
-    /// The most bytes read from a socket in one call (each connection has a
-    /// buffer of its own, so the default is small)
-    #[arg(long, value_name = "BYTES", default_value_t = READ_SIZE, value_parser = parse_read_size)]
+    /// The most bytes read from a socket in one call (each connection's
+    /// thread has a buffer of its own, of this size)
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_READ_SIZE, value_parser = parse_read_size)]
     read_size: usize,
     /// Serve with a fixed pool of N threads; client N+1 waits for a free one
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pool: Option<u16>,
 }
+
+/// The default `--read-size`. Each thread's buffer costs memory per
+/// connection, and each read a system call: measured with 16 KiB messages,
+/// 16 KiB reads cost about half the CPU per round trip of 4 KiB ones, for
+/// 10 to 12 KiB more resident memory per connection; 64 KiB reads saved
+/// no more CPU and cost twice that memory.
+const DEFAULT_READ_SIZE: usize = 16 * 1024;
 
 // ANCHOR: stack
 /// Each thread's stack. Rust's default is 2 MiB: 10,000 clients would reserve

@@ -39,7 +39,7 @@ const CHAPTERS: &[&str] = &[
     "ch06-epoll-level.md",
     "ch07-epoll-edge.md",
     "ch08-epoll-threads.md",
-    "ch06b-uring-completion.md",
+    "ch09-uring-completion.md",
     "ch10-select-poll-epoll.md",
     "ch11-corrections-and-myths.md",
     "benchmarks.md",
@@ -58,7 +58,7 @@ const SERVER_CHAPTERS: &[&str] = &[
     "ch06-epoll-level.md",
     "ch07-epoll-edge.md",
     "ch08-epoll-threads.md",
-    "ch06b-uring-completion.md",
+    "ch09-uring-completion.md",
 ];
 
 /// The sections of a server chapter, in order.

@@ -42,10 +42,25 @@ pub const SUBMISSION_ENTRIES: u32 = 1024;
 /// overflow list, which every kernel with `IORING_FEAT_NODROP` (5.5) keeps,
 /// and the next `io_uring_enter` moves them in.
 pub const COMPLETION_ENTRIES: u32 = 8 * SUBMISSION_ENTRIES;
-/// Buffers in the provided-buffer ring (a power of two, at most 32,768).
-pub const BUFFER_COUNT: u16 = 2048;
-/// Bytes per buffer: one receive at most, as `READ_SIZE` for the others.
-pub const BUFFER_SIZE: usize = echo_common::READ_SIZE;
+/// What the pool of receive buffers may hold, in bytes, whatever
+/// `--read-size` is: a larger buffer means fewer of them.
+pub const POOL_BYTES: usize = 8 * 1024 * 1024;
+/// The fewest buffers in the pool: fewer, and a handful of clients that
+/// do not read their echo would hold all of it. Buffers larger than
+/// `POOL_BYTES / MIN_BUFFERS` (512 KiB) make the pool exceed `POOL_BYTES`.
+pub const MIN_BUFFERS: u16 = 16;
+/// The most buffers a provided-buffer ring can hold (the kernel's limit).
+pub const MAX_BUFFERS: u16 = 1 << 15;
+
+/// How many buffers of `buffer_size` bytes the pool holds: as many as fit
+/// in `POOL_BYTES`, rounded down to a power of two (the kernel requires
+/// one), and from `MIN_BUFFERS` to `MAX_BUFFERS`.
+pub fn buffer_count(buffer_size: usize) -> u16 {
+    let fit = POOL_BYTES / buffer_size.max(1);
+    let count = fit.clamp(usize::from(MIN_BUFFERS), usize::from(MAX_BUFFERS));
+    // A power of two between two powers of two: the conversion holds.
+    u16::try_from(1usize << count.ilog2()).unwrap_or(MAX_BUFFERS)
+}
 // ANCHOR_END: sizes
 
 /// The buffer group id of the one provided-buffer ring.
@@ -165,12 +180,13 @@ pub fn setup_refused(err: &io::Error) -> String {
 impl Ring {
     // ANCHOR: new
     /// A ring, set up for one thread that submits and reaps everything
-    /// itself, with the provided-buffer ring registered and filled.
+    /// itself, with a provided-buffer ring of `buffer_count` buffers (a
+    /// power of two) of `buffer_size` bytes registered and filled.
     /// `timer` is how long [`Ring::timer`] waits.
     ///
     /// # Errors
     /// One line saying why io_uring cannot be used here.
-    pub fn new(timer: Duration) -> Result<Ring, String> {
+    pub fn new(timer: Duration, buffer_size: usize, buffer_count: u16) -> Result<Ring, String> {
         // SINGLE_ISSUER promises that only this thread submits; with it,
         // DEFER_TASKRUN leaves the kernel's completion work for this
         // thread's next io_uring_enter, instead of interrupting it
@@ -198,15 +214,15 @@ impl Ring {
                  IORING_FEAT_NODROP, Linux 5.5); try `cargo run -p epoll-edge`"
                 .into());
         }
-        let mut buffers = ProvidedBuffers::new(BUFFER_COUNT, BUFFER_SIZE)
+        let mut buffers = ProvidedBuffers::new(buffer_count, buffer_size)
             .map_err(|e| format!("cannot allocate the receive buffers: {e}"))?;
-        // SAFETY: the ring of entries is page-aligned, BUFFER_COUNT entries
-        // long, and stays allocated until it is unregistered (Drop below)
-        // or, if that cannot be done safely, for ever.
+        // SAFETY: the ring of entries is page-aligned, `buffer_count`
+        // entries long, and stays allocated until it is unregistered (Drop
+        // below) or, if that cannot be done safely, for ever.
         unsafe {
             ring.submitter().register_buf_ring_with_flags(
                 buffers.entries.as_ptr() as u64,
-                BUFFER_COUNT,
+                buffer_count,
                 BUFFER_GROUP,
                 0,
             )
@@ -217,7 +233,7 @@ impl Ring {
                  try `cargo run -p epoll-edge`"
             )
         })?;
-        for id in 0..BUFFER_COUNT {
+        for id in 0..buffer_count {
             buffers.give(id);
         }
         buffers.publish();
@@ -227,7 +243,7 @@ impl Ring {
             setup,
             backlog: Vec::new(),
             in_flight: 0,
-            lent_len: vec![0; usize::from(BUFFER_COUNT)],
+            lent_len: vec![0; usize::from(buffer_count)],
             held: 0,
             timer: Box::new(Timespec::from(timer)),
         })
@@ -312,8 +328,8 @@ impl Ring {
         // has not had it back: it writes into it again only after
         // `recycle` (which consumes the token) and reads it only during a
         // `send` (which takes it). The slice borrows the token, so neither
-        // can happen while the slice lives. id < BUFFER_COUNT and len <=
-        // BUFFER_SIZE, as the kernel filled it.
+        // can happen while the slice lives. id < the pool's count and len
+        // <= its buffer size, as the kernel filled it.
         unsafe {
             std::slice::from_raw_parts(
                 self.buffers.address(buffer.id),
@@ -331,7 +347,7 @@ impl Ring {
 
     /// Buffers in the pool, for the kernel to receive into.
     pub fn buffers_free(&self) -> usize {
-        usize::from(BUFFER_COUNT).saturating_sub(self.held)
+        usize::from(self.buffers.count).saturating_sub(self.held)
     }
 
     /// Cancels every operation on `socket`; each ends with `ECANCELED` (or
@@ -511,8 +527,18 @@ const PAGE: usize = 4096;
 impl ProvidedBuffers {
     fn new(count: u16, size: usize) -> io::Result<Self> {
         let too_big = || io::Error::from(io::ErrorKind::OutOfMemory);
-        if !count.is_power_of_two() || size == 0 {
-            return Err(io::ErrorKind::InvalidInput.into());
+        if !count.is_power_of_two() || count > MAX_BUFFERS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{count} buffers: a pool holds a power of two, at most {MAX_BUFFERS}"),
+            ));
+        }
+        // The kernel keeps a buffer's length in 32 bits.
+        if size == 0 || u32::try_from(size).is_err() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("buffers of {size} bytes: from 1 byte to 4 GiB"),
+            ));
         }
         let entries_layout = Self::entries_layout(count).ok_or_else(too_big)?;
         let data_layout = Self::data_layout(count, size).ok_or_else(too_big)?;
@@ -609,7 +635,7 @@ mod tests {
     use std::os::fd::AsFd;
 
     fn ring_or_skip() -> Option<Ring> {
-        match Ring::new(Duration::from_millis(20)) {
+        match Ring::new(Duration::from_millis(20), 4096, 64) {
             Ok(ring) => Some(ring),
             Err(why) => {
                 eprintln!("skipped: {why}");
@@ -777,6 +803,35 @@ mod tests {
         let start = Instant::now();
         drop(ring);
         assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_pool_holds_a_power_of_two_of_buffers_within_its_budget() {
+        assert_eq!(buffer_count(4096), 2048);
+        assert_eq!(buffer_count(16 * 1024), 512);
+        assert_eq!(buffer_count(64 * 1024), 128);
+        // Not a power of two: rounded down, so the pool stays in budget.
+        assert_eq!(buffer_count(5000), 1024);
+        // Tiny buffers: the kernel's limit on their number.
+        assert_eq!(buffer_count(1), MAX_BUFFERS);
+        // Huge ones: never fewer than the minimum.
+        assert_eq!(buffer_count(echo_common::MAX_READ_SIZE), MIN_BUFFERS);
+        for size in [
+            1,
+            100,
+            4096,
+            5000,
+            65536,
+            1 << 20,
+            echo_common::MAX_READ_SIZE,
+        ] {
+            let count = buffer_count(size);
+            assert!(count.is_power_of_two(), "{size}: {count}");
+            assert!(
+                usize::from(count) * size <= POOL_BYTES || count == MIN_BUFFERS,
+                "{size}: {count}"
+            );
+        }
     }
 
     #[test]

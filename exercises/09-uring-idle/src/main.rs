@@ -1,14 +1,16 @@
-//! Exercise 9: close idle connections of an io_uring server.
+//! Exercise 9 (`exercises/09-uring-idle`): close idle connections of an
+//! io_uring server.
 //!
-//! The server is chapter 6b's io_uring echo server. `--idle-timeout SECS`
-//! is on the command line; with it, a timer looks for idle connections
-//! every 100 ms, and the loop reaches two `todo!()`s: start closing an idle
-//! connection, and finish closing it when the kernel has given back what
-//! it held. An idle connection has a receive in flight: until that receive
-//! completes, the kernel holds its socket and may take a buffer for it.
+//! The server is the uring-completion chapter's echo server. With
+//! `--idle-timeout SECS`, a timer looks for idle connections every 100 ms.
+//! The exercise is closing one: an idle connection has a receive in flight,
+//! and until that receive completes the kernel holds its socket and may
+//! take a buffer for it. So a close starts by stopping what is in flight,
+//! and ends when the kernel has given back what it held.
 //!
-//! Read `exercises/09-uring-idle/README.md` first; grade your work with
-//! `cargo run -p grade -- 09`.
+//! Linux only. Read `exercises/09-uring-idle/README.md` first; grade the
+//! work with `cargo run -p grade -- 09` (`--solution 09` grades the
+//! reference solution in `exercises/solutions/09-uring-idle`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -58,9 +60,11 @@ mod server {
     use std::time::{Duration, Instant};
 
     use echo_common::net::{ACCEPT_PAUSE, AcceptAction, accept_action};
-    use echo_common::{Log, ServerArgs, SpareFd, exit_with_error, listen, raise_fd_limit};
+    use echo_common::{
+        Log, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, raise_fd_limit,
+    };
     use uring_completion::Slots;
-    use uring_completion::ring::{Buffer, Completion, Outcome, Ring};
+    use uring_completion::ring::{Buffer, Completion, Outcome, Ring, buffer_count};
     use uring_completion::tag::{Op, Tag};
 
     struct Connection {
@@ -112,8 +116,11 @@ mod server {
     pub(crate) fn run(args: &ServerArgs, idle_limit: Option<Duration>) -> ! {
         let log = Log::new(args.quiet);
         let listener = listen(args).unwrap_or_else(|e| exit_with_error(e));
-        // The timer (ACCEPT_PAUSE, 100 ms) also paces the idle checks.
-        let ring = Ring::new(ACCEPT_PAUSE).unwrap_or_else(|e| exit_with_error(e));
+        // The timer (ACCEPT_PAUSE, 100 ms) also paces the idle checks; a
+        // receive takes up to READ_SIZE (4 KiB), from a pool of the
+        // chapter's budget (the chapter reads 16 KiB at a time).
+        let ring = Ring::new(ACCEPT_PAUSE, READ_SIZE, buffer_count(READ_SIZE))
+            .unwrap_or_else(|e| exit_with_error(e));
         listener
             .set_nonblocking(true)
             .unwrap_or_else(|e| exit_with_error(e));
@@ -330,11 +337,16 @@ mod server {
                     self.log.queue_empty(c.peer);
                     self.ring.recycle(buffer);
                     c.state = State::Receiving;
-                    let recv = Tag {
-                        op: Op::Recv,
-                        ..tag
-                    };
-                    self.ring.recv(c.stream.as_fd(), recv);
+                    // Clients that found the pool empty take the buffer just
+                    // freed first, as in the chapter.
+                    self.resume_waiting_for_buffer();
+                    if let Some(c) = self.connections.get_mut(tag.slot, tag.generation) {
+                        let recv = Tag {
+                            op: Op::Recv,
+                            ..tag
+                        };
+                        self.ring.recv(c.stream.as_fd(), recv);
+                    }
                 }
                 Err(e) => {
                     self.ring.recycle(buffer);

@@ -1,14 +1,16 @@
-//! Reference solution to exercise 9 (`exercises/09-uring-idle`): the
-//! io_uring echo server of chapter 6b, closing a connection idle for longer
-//! than `--idle-timeout` seconds.
+//! Exercise 9 (`exercises/09-uring-idle`): close idle connections of an
+//! io_uring server.
 //!
-//! An idle connection has a receive in flight, and the kernel holds its
-//! socket until that receive completes. So closing it takes two steps: a
-//! cancel request for the socket's operations, then, when the cancelled
-//! receive completes (with `ECANCELED`, or with data if it won the race),
-//! the socket is closed and the slot freed. The cancel request's own
-//! completion may come after the slot has a new tenant: its generation
-//! tells it apart.
+//! The server is the uring-completion chapter's echo server. With
+//! `--idle-timeout SECS`, a timer looks for idle connections every 100 ms.
+//! The exercise is closing one: an idle connection has a receive in flight,
+//! and until that receive completes the kernel holds its socket and may
+//! take a buffer for it. So a close starts by stopping what is in flight,
+//! and ends when the kernel has given back what it held.
+//!
+//! Linux only. Read `exercises/09-uring-idle/README.md` first; grade the
+//! work with `cargo run -p grade -- 09` (`--solution 09` grades the
+//! reference solution in `exercises/solutions/09-uring-idle`).
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -58,9 +60,11 @@ mod server {
     use std::time::{Duration, Instant};
 
     use echo_common::net::{ACCEPT_PAUSE, AcceptAction, accept_action};
-    use echo_common::{Log, ServerArgs, SpareFd, exit_with_error, listen, raise_fd_limit};
+    use echo_common::{
+        Log, READ_SIZE, ServerArgs, SpareFd, exit_with_error, listen, raise_fd_limit,
+    };
     use uring_completion::Slots;
-    use uring_completion::ring::{Buffer, Completion, Outcome, Ring};
+    use uring_completion::ring::{Buffer, Completion, Outcome, Ring, buffer_count};
     use uring_completion::tag::{Op, Tag};
 
     struct Connection {
@@ -79,7 +83,13 @@ mod server {
         /// The echo is in flight; `sent` bytes of it went out before.
         Sending { sent: usize },
         /// Idle: its operations are being cancelled. It closes when the
+        // BEGIN SOLUTION
         /// one in flight completes.
+        // STARTER
+        //| /// one in flight completes. (TODO: `close_idle` sets it; until it
+        //| /// does, nothing constructs it.)
+        //| #[allow(dead_code)]
+        // END SOLUTION
         Closing,
     }
 
@@ -110,8 +120,11 @@ mod server {
     pub(crate) fn run(args: &ServerArgs, idle_limit: Option<Duration>) -> ! {
         let log = Log::new(args.quiet);
         let listener = listen(args).unwrap_or_else(|e| exit_with_error(e));
-        // The timer (ACCEPT_PAUSE, 100 ms) also paces the idle checks.
-        let ring = Ring::new(ACCEPT_PAUSE).unwrap_or_else(|e| exit_with_error(e));
+        // The timer (ACCEPT_PAUSE, 100 ms) also paces the idle checks; a
+        // receive takes up to READ_SIZE (4 KiB), from a pool of the
+        // chapter's budget (the chapter reads 16 KiB at a time).
+        let ring = Ring::new(ACCEPT_PAUSE, READ_SIZE, buffer_count(READ_SIZE))
+            .unwrap_or_else(|e| exit_with_error(e));
         listener
             .set_nonblocking(true)
             .unwrap_or_else(|e| exit_with_error(e));
@@ -170,6 +183,7 @@ mod server {
         /// cancel request for what it has in flight, or, if nothing is,
         /// the close itself.
         fn close_idle(&mut self, now: Instant) {
+            // BEGIN SOLUTION
             let due: Vec<(u32, u16)> = self
                 .connections
                 .iter()
@@ -201,15 +215,29 @@ mod server {
                 };
                 self.ring.cancel(c.stream.as_fd(), cancel);
             }
+            // STARTER
+            //| // TODO: for every connection whose deadline is not after `now`
+            //| // (and that is not closing already): log it (`self.log.event`),
+            //| // then stop what it has in flight. The socket must stay open
+            //| // until the operation in flight has completed.
+            //| let _ = now;
+            //| todo!("start closing the connections idle since their deadline")
+            // END SOLUTION
         }
 
         /// The operation of a connection being closed has completed: its
         /// buffer, if any, goes back to the pool, and it is closed.
         fn finish_closing(&mut self, tag: Tag, buffer: Option<Buffer>) {
+            // BEGIN SOLUTION
             if let Some(buffer) = buffer {
                 self.ring.recycle(buffer);
             }
             drop(self.connections.remove(tag.slot, tag.generation));
+            // STARTER
+            //| // TODO: now the kernel holds nothing of this connection.
+            //| let _ = (tag, buffer);
+            //| todo!("give back the buffer, close the connection, free its slot")
+            // END SOLUTION
         }
 
         fn deadline(&self) -> Instant {
@@ -354,11 +382,16 @@ mod server {
                     self.log.queue_empty(c.peer);
                     self.ring.recycle(buffer);
                     c.state = State::Receiving;
-                    let recv = Tag {
-                        op: Op::Recv,
-                        ..tag
-                    };
-                    self.ring.recv(c.stream.as_fd(), recv);
+                    // Clients that found the pool empty take the buffer just
+                    // freed first, as in the chapter.
+                    self.resume_waiting_for_buffer();
+                    if let Some(c) = self.connections.get_mut(tag.slot, tag.generation) {
+                        let recv = Tag {
+                            op: Op::Recv,
+                            ..tag
+                        };
+                        self.ring.recv(c.stream.as_fd(), recv);
+                    }
                 }
                 Err(e) => {
                     self.ring.recycle(buffer);
