@@ -17,8 +17,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use book_tests::course::{
-    CHINESE, chapter_number, forward_references, forward_references_in, in_short_problems,
-    in_short_problems_in, misnumbered_links, misnumbered_links_in,
+    CHINESE, CourseWords, ENGLISH, chapter_number, forward_references_in, in_short_problems_in,
+    misnumbered_links_in,
 };
 use book_tests::translation::editions;
 use book_tests::{
@@ -457,19 +457,6 @@ fn summary_lists_every_page_in_chapter_order() {
     );
 }
 
-#[test]
-fn server_chapters_have_every_section_in_order() {
-    let mut problems = BTreeMap::new();
-    for page in SERVER_CHAPTERS {
-        let h = headings(&read(&src_dir().join(page)));
-        problems.insert(
-            (*page).to_string(),
-            check_sections(&h, SECTIONS).err().into_iter().collect(),
-        );
-    }
-    fail_on(problems);
-}
-
 /// The client prints the same twelve lines against every server, so its
 /// transcript is shown once (`the_client_transcript_is_shown_once`); every
 /// other captured transcript is shown on some page.
@@ -485,35 +472,6 @@ fn every_captured_transcript_is_shown_in_the_book() {
         .collect();
     let problems = transcripts::check_all_shown(captured.iter().map(String::as_str), &pages);
     fail_on(BTreeMap::from([("docs/transcripts".to_string(), problems)]));
-}
-
-/// The full client transcript is printed once, in the first chapter that
-/// runs the client; later chapters show only what differs.
-#[test]
-fn the_client_transcript_is_shown_once() {
-    let mut shown = Vec::new();
-    for page in CHAPTERS {
-        let text = read(&src_dir().join(page));
-        for line in text.lines() {
-            let caption = line.trim_end();
-            if caption.ends_with("/client.txt`:") && caption.contains("`docs/transcripts/") {
-                shown.push(format!("{page}: {caption}"));
-            }
-        }
-    }
-    assert_eq!(
-        shown.len(),
-        1,
-        "the client's transcript should be shown in full on exactly one page; it is shown \
-         {} times:\n{}",
-        shown.len(),
-        shown.join("\n")
-    );
-    assert!(
-        shown[0].starts_with("ch01-"),
-        "shown first in {}, not chapter 1",
-        shown[0]
-    );
 }
 
 /// The pages a reader runs commands from: the book, the README and the
@@ -567,38 +525,6 @@ fn chapter_files_are_numbered_as_the_book_numbers_them() {
 /// correct, and are there to be looked up.
 const LAST_LESSON: u32 = 9;
 
-/// A learner reads the chapters in order: no chapter sends them forward to
-/// a later one for something it needs now (pointing ahead belongs in
-/// "Things to try", "What is still wrong" and "See also"), and a link that
-/// names a chapter names the right one.
-#[test]
-fn no_chapter_sends_the_reader_forward_and_chapter_links_are_numbered_right() {
-    let mut problems = BTreeMap::new();
-    for page in CHAPTERS {
-        let text = read(&src_dir().join(page));
-        let mut found = misnumbered_links(&text);
-        // The introduction's job is to say what is coming.
-        if *page != "ch00-introduction.md" {
-            found.extend(forward_references(page, &text, LAST_LESSON));
-        }
-        problems.insert((*page).to_string(), found);
-    }
-    fail_on(problems);
-}
-
-/// Every server chapter ends with what it taught, in three points.
-#[test]
-fn every_server_chapter_sums_itself_up_in_three_points() {
-    let mut problems = BTreeMap::new();
-    for page in SERVER_CHAPTERS {
-        problems.insert(
-            (*page).to_string(),
-            in_short_problems(&read(&src_dir().join(page))),
-        );
-    }
-    fail_on(problems);
-}
-
 /// The Chinese edition shows the English edition's pictures, through a
 /// link to their folder, not copies that could drift apart.
 #[test]
@@ -644,19 +570,6 @@ fn zh_summary_lists_every_page_in_chapter_order() {
     zh_pages(CHAPTERS);
 }
 
-#[test]
-fn zh_server_chapters_have_every_section_in_order() {
-    let mut problems = BTreeMap::new();
-    for page in zh_pages(SERVER_CHAPTERS) {
-        let h = headings(&read(&zh_src_dir().join(page)));
-        problems.insert(
-            format!("docs/zh/src/{page}"),
-            check_sections(&h, SECTIONS_ZH).err().into_iter().collect(),
-        );
-    }
-    fail_on(problems);
-}
-
 /// Each translated page shows the transcripts its English page shows; once
 /// every page is translated, every captured transcript is shown.
 #[test]
@@ -697,17 +610,111 @@ fn zh_every_captured_transcript_is_shown_in_the_book() {
 }
 
 #[test]
-fn zh_the_client_transcript_is_shown_once() {
-    let pages = zh_pages(CHAPTERS);
+fn zh_every_command_shown_ends_by_itself() {
+    let mut problems = BTreeMap::new();
+    for page in files(&zh_src_dir(), ".md") {
+        problems.insert(rel(&page), check_commands_end(&read(&page)));
+    }
+    fail_on(problems);
+}
+
+/// One edition of the book, for the checks that run on both.
+struct Edition {
+    src: PathBuf,
+    /// The sections of a server chapter, in order.
+    sections: &'static [&'static str],
+    /// How its text names chapters, and its sections that look ahead.
+    words: CourseWords,
+    /// How a caption that shows the client's transcript ends.
+    client_captions: &'static [&'static str],
+    chinese: bool,
+}
+
+impl Edition {
+    fn english() -> Self {
+        Edition {
+            src: src_dir(),
+            sections: SECTIONS,
+            words: ENGLISH,
+            client_captions: &["/client.txt`:"],
+            chinese: false,
+        }
+    }
+
+    fn chinese() -> Self {
+        Edition {
+            src: zh_src_dir(),
+            sections: SECTIONS_ZH,
+            words: CHINESE,
+            client_captions: &["/client.txt`：", "/client.txt`:"],
+            chinese: true,
+        }
+    }
+
+    /// The pages of `pages` this edition has: all of them in English, the
+    /// translated ones in Chinese.
+    fn pages<'a>(&self, pages: &[&'a str]) -> Vec<&'a str> {
+        if self.chinese {
+            zh_pages(pages)
+        } else {
+            pages.to_vec()
+        }
+    }
+
+    fn read(&self, page: &str) -> String {
+        read(&self.src.join(page))
+    }
+
+    /// The name a page's problems are filed under.
+    fn key(&self, page: &str) -> String {
+        if self.chinese {
+            format!("docs/zh/src/{page}")
+        } else {
+            page.to_string()
+        }
+    }
+}
+
+fn check_sections_of(edition: &Edition) {
+    let mut problems = BTreeMap::new();
+    for page in edition.pages(SERVER_CHAPTERS) {
+        let h = headings(&edition.read(page));
+        problems.insert(
+            edition.key(page),
+            check_sections(&h, edition.sections)
+                .err()
+                .into_iter()
+                .collect(),
+        );
+    }
+    fail_on(problems);
+}
+
+#[test]
+fn server_chapters_have_every_section_in_order() {
+    check_sections_of(&Edition::english());
+}
+
+#[test]
+fn zh_server_chapters_have_every_section_in_order() {
+    check_sections_of(&Edition::chinese());
+}
+
+/// The full client transcript is printed once, in the first chapter that
+/// runs the client; later chapters show only what differs.
+fn check_client_transcript_once(edition: &Edition) {
+    let pages = edition.pages(CHAPTERS);
     if !pages.contains(&"ch01-blocking-threaded.md") {
         return; // the page that shows it is not translated yet
     }
     let mut shown = Vec::new();
     for page in pages {
-        let text = read(&zh_src_dir().join(page));
-        for line in text.lines() {
+        for line in edition.read(page).lines() {
             let caption = line.trim_end();
-            if (caption.ends_with("/client.txt`：") || caption.ends_with("/client.txt`:"))
+            if edition
+                .client_captions
+                .iter()
+                .any(|end| caption.ends_with(end))
                 && caption.contains("`docs/transcripts/")
             {
                 shown.push(format!("{page}: {caption}"));
@@ -717,8 +724,9 @@ fn zh_the_client_transcript_is_shown_once() {
     assert_eq!(
         shown.len(),
         1,
-        "the client's transcript should be shown in full on exactly one Chinese page; it is \
+        "the client's transcript should be shown in full on exactly one page of {}; it is \
          shown {} times:\n{}",
+        edition.src.display(),
         shown.len(),
         shown.join("\n")
     );
@@ -730,36 +738,66 @@ fn zh_the_client_transcript_is_shown_once() {
 }
 
 #[test]
-fn zh_every_command_shown_ends_by_itself() {
+fn the_client_transcript_is_shown_once() {
+    check_client_transcript_once(&Edition::english());
+}
+
+#[test]
+fn zh_the_client_transcript_is_shown_once() {
+    check_client_transcript_once(&Edition::chinese());
+}
+
+/// A learner reads the chapters in order: no chapter sends them forward to
+/// a later one for something it needs now (pointing ahead belongs in
+/// "Things to try", "What is still wrong" and "See also"), and a link that
+/// names a chapter names the right one.
+fn check_course_order(edition: &Edition) {
     let mut problems = BTreeMap::new();
-    for page in files(&zh_src_dir(), ".md") {
-        problems.insert(rel(&page), check_commands_end(&read(&page)));
+    for page in edition.pages(CHAPTERS) {
+        let text = edition.read(page);
+        let mut found = misnumbered_links_in(&edition.words, &text);
+        // The introduction's job is to say what is coming.
+        if page != "ch00-introduction.md" {
+            found.extend(forward_references_in(
+                &edition.words,
+                page,
+                &text,
+                LAST_LESSON,
+            ));
+        }
+        problems.insert(edition.key(page), found);
     }
     fail_on(problems);
+}
+
+#[test]
+fn no_chapter_sends_the_reader_forward_and_chapter_links_are_numbered_right() {
+    check_course_order(&Edition::english());
 }
 
 #[test]
 fn zh_no_chapter_sends_the_reader_forward_and_chapter_links_are_numbered_right() {
+    check_course_order(&Edition::chinese());
+}
+
+/// Every server chapter ends with what it taught, in three points.
+fn check_in_short(edition: &Edition) {
     let mut problems = BTreeMap::new();
-    for page in zh_pages(CHAPTERS) {
-        let text = read(&zh_src_dir().join(page));
-        let mut found = misnumbered_links_in(&CHINESE, &text);
-        if page != "ch00-introduction.md" {
-            found.extend(forward_references_in(&CHINESE, page, &text, LAST_LESSON));
-        }
-        problems.insert(format!("docs/zh/src/{page}"), found);
+    for page in edition.pages(SERVER_CHAPTERS) {
+        problems.insert(
+            edition.key(page),
+            in_short_problems_in(&edition.words, &edition.read(page)),
+        );
     }
     fail_on(problems);
 }
 
 #[test]
+fn every_server_chapter_sums_itself_up_in_three_points() {
+    check_in_short(&Edition::english());
+}
+
+#[test]
 fn zh_every_server_chapter_sums_itself_up_in_three_points() {
-    let mut problems = BTreeMap::new();
-    for page in zh_pages(SERVER_CHAPTERS) {
-        problems.insert(
-            format!("docs/zh/src/{page}"),
-            in_short_problems_in(&CHINESE, &read(&zh_src_dir().join(page))),
-        );
-    }
-    fail_on(problems);
+    check_in_short(&Edition::chinese());
 }

@@ -122,11 +122,16 @@ pub fn expect_silence(stream: &TcpStream, wait: Duration) -> Result<(), String> 
 
 /// Sends `what` and expects it back within [`SILENCE`].
 pub fn round_trip(stream: &TcpStream, what: &[u8]) -> Result<(), String> {
+    round_trip_within(stream, what, SILENCE)
+}
+
+/// Sends `what` and expects it back with no pause longer than `silence`.
+pub fn round_trip_within(stream: &TcpStream, what: &[u8], silence: Duration) -> Result<(), String> {
     let mut writer = stream;
     writer
         .write_all(what)
         .map_err(|e| format!("send failed: {e}"))?;
-    judge_echo(what, &read_until(stream, Some(what.len()), SILENCE), false).map(drop)
+    judge_echo(what, &read_until(stream, Some(what.len()), silence), false).map(drop)
 }
 
 /// Writes `data` from a new thread, so the caller can read (or not) at the
@@ -146,6 +151,13 @@ pub fn send_in_background(
         }
         Ok(())
     }))
+}
+
+/// Shuts the connection down (so a sender blocked on a server that stopped
+/// reading gives up) and waits for the [`send_in_background`] thread.
+pub fn finish_sender(stream: &TcpStream, sender: JoinHandle<io::Result<()>>) {
+    let _ = stream.shutdown(Shutdown::Both);
+    let _ = sender.join();
 }
 
 /// Compares an echo with what was sent. `Ok` names what came back; `Err`

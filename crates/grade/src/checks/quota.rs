@@ -5,10 +5,9 @@
 //! else.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use test_support::checks::binary_payload;
@@ -16,8 +15,8 @@ use test_support::procfs;
 
 use super::{CheckDef, Ctx, Outcome, Server};
 use crate::probe::{
-    End, Received, SILENCE, bytes, connect, describe_error, judge_echo, read_until, round_trip,
-    send_in_background,
+    End, Received, SILENCE, bytes, connect, describe_error, finish_sender, read_until, round_trip,
+    round_trip_within, send_in_background,
 };
 
 pub const EXACT_CUT: CheckDef = CheckDef {
@@ -197,13 +196,6 @@ fn probe_still_draining(stream: &TcpStream) -> Result<(), String> {
     }
 }
 
-/// Shuts the connection down (so a sender blocked on a server that stopped
-/// reading gives up) and waits for the sender.
-fn finish(stream: &TcpStream, sender: JoinHandle<io::Result<()>>) {
-    let _ = stream.shutdown(Shutdown::Both);
-    let _ = sender.join();
-}
-
 fn start_with_quota<'a>(ctx: &'a Ctx, quota: usize) -> Result<Server<'a>, String> {
     ctx.start(&["--quiet", "--quota", &quota.to_string()])
 }
@@ -218,7 +210,7 @@ fn exact_cut(ctx: &Ctx) -> Outcome {
     std::thread::sleep(LATE);
     let read = read_cut(&stream, &payload, QUOTA);
     let probed = read.clone().and_then(|()| probe_still_draining(&stream));
-    finish(&stream, sender);
+    finish_sender(&stream, sender);
     probed?;
     Ok(format!(
         "sent {SENT} bytes: got the first {QUOTA}, the line, end-of-file; \
@@ -256,7 +248,7 @@ fn slow_reader_cut(ctx: &Ctx) -> Outcome {
     }
     if !sender.is_finished() {
         let sent = done.load(Ordering::Relaxed);
-        finish(&stream, sender);
+        finish_sender(&stream, sender);
         return Err(format!(
             "the client could send only {sent} of {SENT} bytes in {} s without reading: \
              after the quota, the server stopped reading from it, so its sends wait \
@@ -306,7 +298,7 @@ fn others_unaffected(ctx: &Ctx) -> Outcome {
     // The other client, under its quota, goes on, and at once: nothing
     // waits for the cut client's drain.
     for i in 3..6 {
-        quick_round_trip(&other, &piece(i)).map_err(|e| {
+        round_trip_within(&other, &piece(i), PROMPT).map_err(|e| {
             format!(
                 "while another client was cut, a client at {} of its quota: {e}",
                 bytes(echoed + PIECE)
@@ -314,7 +306,7 @@ fn others_unaffected(ctx: &Ctx) -> Outcome {
         })?;
         echoed += PIECE;
     }
-    finish(&cut, more);
+    finish_sender(&cut, more);
     drop(cut);
     // A client that comes later has a quota of its own.
     let later = connect(server.addr())?;
@@ -323,15 +315,6 @@ fn others_unaffected(ctx: &Ctx) -> Outcome {
     Ok(format!(
         "another client got all of its {echoed} bytes back while one was cut, and so did a later one"
     ))
-}
-
-/// Sends `what` and expects it back with no pause longer than [`PROMPT`].
-fn quick_round_trip(stream: &TcpStream, what: &[u8]) -> Result<(), String> {
-    let mut writer = stream;
-    writer
-        .write_all(what)
-        .map_err(|e| format!("send failed: {e}"))?;
-    judge_echo(what, &read_until(stream, Some(what.len()), PROMPT), false).map(drop)
 }
 
 fn closes_after_drain(ctx: &Ctx) -> Outcome {

@@ -4,16 +4,14 @@
 //! refills, without a new edge, without holding up the others and without
 //! spinning meanwhile.
 
-use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use test_support::checks::binary_payload;
 
 use super::{CheckDef, Ctx, Outcome, cpu_over};
 use crate::probe::{
-    SILENCE, bytes, connect, judge_echo, read_within, round_trip, send_in_background,
+    SILENCE, bytes, connect, finish_sender, judge_echo, read_within, round_trip, send_in_background,
 };
 
 pub const NO_STRANDING: CheckDef = CheckDef {
@@ -40,13 +38,6 @@ pub const QUIET_WHEN_THROTTLED: CheckDef = CheckDef {
     run: quiet_when_throttled,
 };
 
-/// Shuts the connection down (so a sender blocked on a server that stopped
-/// reading gives up) and waits for the sender.
-fn finish(stream: &TcpStream, sender: JoinHandle<std::io::Result<()>>) {
-    let _ = stream.shutdown(Shutdown::Both);
-    let _ = sender.join();
-}
-
 /// How long a client must take to send `size` bytes at `rate` bytes a
 /// second, when its first second's worth goes at once.
 fn least_time(size: usize, rate: usize) -> f64 {
@@ -64,7 +55,7 @@ fn no_stranding(ctx: &Ctx) -> Outcome {
     let sender = send_in_background(&stream, Arc::clone(&payload), false)?;
     let got = read_within(&stream, Some(SIZE), SILENCE, LIMIT);
     let took = start.elapsed();
-    finish(&stream, sender);
+    finish_sender(&stream, sender);
     let least = least_time(SIZE, RATE);
     let ok = judge_echo(&payload, &got, false)
         .map_err(|e| format!("{e}, though the budget allows all of it in {least:.1} s"))?;
@@ -88,7 +79,7 @@ fn rate(ctx: &Ctx) -> Outcome {
     let sender = send_in_background(&stream, Arc::clone(&payload), false)?;
     let got = read_within(&stream, Some(SIZE), SILENCE, LIMIT);
     let took = start.elapsed();
-    finish(&stream, sender);
+    finish_sender(&stream, sender);
     let ok = judge_echo(&payload, &got, false)?;
     let least = least_time(SIZE, RATE);
     if took < FLOOR {
@@ -134,7 +125,7 @@ fn others_served(ctx: &Ctx) -> Outcome {
         Duration::from_millis(200),
         Duration::from_secs(1),
     );
-    finish(&flooder, sender);
+    finish_sender(&flooder, sender);
     if got.data.len() >= SIZE {
         return Err(format!(
             "client 1 got all its {} back within {:.1} s at --rate {RATE}: it was never throttled",
@@ -171,7 +162,7 @@ fn quiet_when_throttled(ctx: &Ctx) -> Outcome {
     // Long enough for the client to have spent its first second's worth.
     std::thread::sleep(Duration::from_millis(300));
     let cpu = cpu_over(&server, Duration::from_secs(1));
-    finish(&stream, sender);
+    finish_sender(&stream, sender);
     let what = format!(
         "in 1 s while a client that sent {} was throttled",
         bytes(SIZE)
