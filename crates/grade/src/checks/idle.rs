@@ -117,7 +117,10 @@ fn many_idle(ctx: &Ctx) -> Outcome {
     // Before the timeout, every client must still be connected.
     std::thread::sleep(Duration::from_millis(800).saturating_sub(start.elapsed()));
     for (i, c) in clients.iter().enumerate() {
-        if !still_open(c) {
+        // A checker slowed past the timeout itself cannot tell early from
+        // on time: then the closing times below are the judge.
+        let early = start.elapsed() < Duration::from_secs(1);
+        if early && !still_open(c) {
             return Err(format!(
                 "client {} of {CLIENTS} was closed {:.2} s after connecting, with --idle-timeout 1",
                 i + 1,
