@@ -4,6 +4,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,18 @@ pub fn read_within(
     silence: Duration,
     limit: Duration,
 ) -> Received {
+    read_counting(stream, want, silence, limit, &AtomicUsize::new(0))
+}
+
+/// [`read_within`], keeping `progress` at the number of bytes received so
+/// far, for a sender in another thread that must not run too far ahead.
+pub fn read_counting(
+    stream: &TcpStream,
+    want: Option<usize>,
+    silence: Duration,
+    limit: Duration,
+    progress: &AtomicUsize,
+) -> Received {
     let mut data = Vec::with_capacity(want.unwrap_or(0).min(64 << 20));
     let mut buf = vec![0u8; 64 * 1024];
     let start = Instant::now();
@@ -85,7 +98,10 @@ pub fn read_within(
                     end: End::Eof,
                 };
             }
-            Ok(n) => data.extend_from_slice(&buf[..n]),
+            Ok(n) => {
+                data.extend_from_slice(&buf[..n]);
+                progress.store(data.len(), Ordering::Release);
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e)
                 if matches!(

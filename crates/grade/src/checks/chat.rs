@@ -4,14 +4,15 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use test_support::procfs;
 
 use super::{CheckDef, Ctx, Outcome};
 use crate::probe::{
-    End, SILENCE, connect, describe_error, expect_silence, judge_echo, mib, read_until, show,
+    End, READ_LIMIT, Received, SILENCE, connect, describe_error, expect_silence, judge_echo, mib,
+    read_counting, read_until, show,
 };
 
 pub const BROADCAST: CheckDef = CheckDef {
@@ -36,10 +37,22 @@ pub const SLOW_LISTENER: CheckDef = CheckDef {
 /// before anyone speaks (a line sent before a client is accepted is not
 /// for that client).
 fn clients(ctx_server: &super::Server<'_>, n: usize) -> Result<Vec<TcpStream>, String> {
+    let pid = ctx_server.pid();
+    let before = procfs::open_fds(pid);
     let all = (0..n)
         .map(|_| connect(ctx_server.addr()))
         .collect::<Result<Vec<_>, _>>()?;
     std::thread::sleep(Duration::from_millis(200));
+    // On a slow machine 200 ms may not be enough: wait (a little longer, and
+    // bounded) until the server holds a descriptor for each.
+    if let Some(before) = before {
+        let waiting = Instant::now();
+        while waiting.elapsed() < Duration::from_secs(5)
+            && procfs::open_fds(pid).is_some_and(|now| now < before + n)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
     Ok(all)
 }
 
@@ -137,6 +150,32 @@ fn whole_lines(ctx: &Ctx) -> Outcome {
     ))
 }
 
+/// How far A's sending may run ahead of what B has received.
+const AHEAD: usize = 256 * 1024;
+
+/// Sends `payload` on `stream` in 64 KiB pieces, never more than [`AHEAD`]
+/// past `received`; gives up when `received` stands still for [`SILENCE`].
+fn send_paced(stream: &TcpStream, payload: &[u8], received: &AtomicUsize) -> Result<(), String> {
+    let mut writer = stream;
+    let mut sent = 0;
+    for chunk in payload.chunks(64 * 1024) {
+        let waiting = Instant::now();
+        while sent > received.load(Ordering::Acquire) + AHEAD {
+            if waiting.elapsed() > SILENCE {
+                return Err(format!(
+                    "B received nothing more for {} s with {} sent",
+                    SILENCE.as_secs(),
+                    mib(sent as u64)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        writer.write_all(chunk).map_err(|e| e.to_string())?;
+        sent += chunk.len();
+    }
+    Ok(())
+}
+
 fn slow_listener(ctx: &Ctx) -> Outcome {
     const LINE: usize = 1024;
     const TOTAL: usize = 16 << 20;
@@ -153,28 +192,27 @@ fn slow_listener(ctx: &Ctx) -> Outcome {
         payload.resize(start + LINE - 1, b'.');
         payload.push(b'\n');
     }
-    let payload = Arc::new(payload);
     let start = Instant::now();
-    // Paced at about 30 MB/s: far faster than any chat, and slow enough
-    // that a reader the machine leaves waiting a few dozen milliseconds
-    // does not fall a whole send queue behind.
-    let mut writer = a.try_clone().map_err(|e| e.to_string())?;
-    let to_send = Arc::clone(&payload);
-    let sender = std::thread::spawn(move || -> std::io::Result<()> {
-        for chunk in to_send.chunks(64 * 1024) {
-            writer.write_all(chunk)?;
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        Ok(())
+    // A runs at most AHEAD of what B has received: B's queue in the server
+    // then stays far below any sensible limit however long the machine
+    // leaves B's reader waiting, while the slow client's grows without end.
+    let received = AtomicUsize::new(0);
+    let (got, sent) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| read_counting(b, Some(TOTAL), SILENCE, READ_LIMIT, &received));
+        let sent = send_paced(a, &payload, &received);
+        let _ = a.shutdown(std::net::Shutdown::Write);
+        let got = reader.join().unwrap_or_else(|_| Received {
+            data: Vec::new(),
+            end: End::Silent(SILENCE),
+        });
+        (got, sent)
     });
-    let got = read_until(b, Some(TOTAL), SILENCE);
     let took = start.elapsed();
-    let _ = a.shutdown(std::net::Shutdown::Both);
-    let _ = sender.join();
     let after = procfs::peak_rss_bytes(pid);
     judge_echo(&payload, &got, false).map_err(|e| {
         format!("while one client read nothing, B should get all of A's 16 MiB: {e}")
     })?;
+    sent.map_err(|e| format!("A could not send its 16 MiB: {e}"))?;
     // The slow client must have been let go: reading now, it finds the
     // end of what was sent before that, then the close.
     let slow_got = read_until(slow, None, SILENCE);

@@ -26,7 +26,7 @@ pub const THROUGHPUT: CheckDef = CheckDef {
 
 pub const TRADE_OFF: CheckDef = CheckDef {
     name: "trade-off",
-    about: "idle CPU and round-trip time for --sleep-ms 0, 1 and 10; with 10, a round trip takes under 25 ms",
+    about: "idle CPU and round-trip time for --sleep-ms 0, 1 and 10; with 10, a round trip takes under 40 ms",
     run: trade_off,
 };
 
@@ -93,7 +93,9 @@ fn median_round_trip(stream: &TcpStream, count: usize, gap: Duration) -> Result<
 }
 
 fn trade_off(ctx: &Ctx) -> Outcome {
-    const LATENCY_LIMIT: Duration = Duration::from_millis(25);
+    // About 10 ms of sleep plus two wake-ups: 40 ms leaves room for a
+    // loaded machine, and still fails a sleep ten times too long.
+    const LATENCY_LIMIT: Duration = Duration::from_millis(40);
     let mut table = Vec::new();
     let mut last = None;
     for ms in [0u64, 1, 10] {

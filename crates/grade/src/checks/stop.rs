@@ -80,6 +80,8 @@ const SEND_LIMIT: Duration = Duration::from_secs(10);
 /// has seen the stop: had it read at once, a server not yet aware of the
 /// signal could rightly read and echo more.
 const SETTLE: Duration = Duration::from_millis(300);
+/// The longest it waits, before that, for the idle clients' end-of-file.
+const SEEN_LIMIT: Duration = Duration::from_secs(1);
 
 /// The second signal comes this long after the first, while the clients
 /// that keep their side open hold up the stop...
@@ -287,6 +289,7 @@ fn clean_stop(ctx: &Ctx, idle: usize, signal: libc::c_int, name: &str) -> Outcom
     }
     let payload = binary_payload(BUSY_BYTES, 10);
     let busy = Busy::connect(addr)?;
+    let quiet_ended = AtomicUsize::new(0);
     thread::scope(|s| {
         let (busy, payload) = (&busy, &payload[..]);
         let writer = s.spawn(move || busy.write(payload));
@@ -300,18 +303,31 @@ fn clean_stop(ctx: &Ctx, idle: usize, signal: libc::c_int, name: &str) -> Outcom
                 return Err(format!("cannot send {name}: {e}"));
             }
         };
+        // Each client reads on its own thread, so that the wait below sees
+        // the exit when it happens.
+        let quiet_ended = &quiet_ended;
+        let quiet_readers: Vec<_> = quiet
+            .iter()
+            .map(|c| {
+                s.spawn(move || {
+                    let got = read_to_end(c);
+                    quiet_ended.fetch_add(1, Ordering::AcqRel);
+                    got
+                })
+            })
+            .collect();
         let reader = s.spawn(move || {
+            // An idle client's end-of-file shows that the server has seen
+            // the signal; on a slow machine that can take a while.
+            let waiting = Instant::now();
+            while quiet_ended.load(Ordering::Acquire) < idle && waiting.elapsed() < SEEN_LIMIT {
+                thread::sleep(Duration::from_millis(10));
+            }
             thread::sleep(SETTLE);
             let got = read_to_end(&busy.stream);
             busy.stop.store(true, Ordering::Release);
             got
         });
-        // Each client reads on its own thread, so that the wait below sees
-        // the exit when it happens.
-        let quiet_readers: Vec<_> = quiet
-            .iter()
-            .map(|c| s.spawn(move || read_to_end(c)))
-            .collect();
         let status = server.wait_exit(EXIT_LIMIT.saturating_sub(signalled.elapsed()));
         let exit_time = signalled.elapsed();
         let joined = |r: thread::ScopedJoinHandle<'_, Received>| {
