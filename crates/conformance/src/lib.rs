@@ -452,7 +452,7 @@ pub const CHECKS: [Check; 13] = [
     },
     Check {
         name: "fairness",
-        about: "4 clients flood the server while a 5th pings: pings answered within 50 ms (p99), floods served alike",
+        about: "4 clients flood the server while a 5th pings: pings answered within 100 ms (p99), floods served alike",
         body: stress::fairness,
     },
     Check {

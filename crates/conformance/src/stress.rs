@@ -31,9 +31,10 @@ const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// The slowest round trip allowed for 99% of the pings. Generous, so that a
 /// loaded machine (two cores, other checks running) cannot fail a fair
 /// server: a server that serves every ready client a bounded amount per turn
-/// answers in well under 10 ms here, and 10 ms is what a real server aims
-/// for. A server that lets one client hold it for a long turn does not.
-const PING_P99_LIMIT: Duration = Duration::from_millis(50);
+/// answers in well under 10 ms on an idle machine, and under 30 ms with four
+/// busy processes beside it. One that lets a client hold it for a 200 ms
+/// turn (`broken-echo --fault greedy`) has a p99 over 400 ms.
+const PING_P99_LIMIT: Duration = Duration::from_millis(100);
 /// The largest ratio allowed between the most and the least any two floods
 /// got echoed. A fair server gives each about a quarter; scheduling and
 /// socket buffers make the shares wobble, so only a server that clearly
@@ -54,7 +55,7 @@ const MAX_PINGS: usize = 1_000_000;
 /// bounded amount per turn answers the ping within milliseconds however hard
 /// the floods push, and shares its time evenly between them; a server that
 /// keeps reading from one client while it has data starves the rest.
-/// Fails if the pings' 99th percentile is over 50 ms, if one flood got more
+/// Fails if the pings' 99th percentile is over 100 ms, if one flood got more
 /// than four times what another got (or nothing), or if any echo is wrong.
 pub(crate) fn fairness(target: &Target, sizes: &Sizes) -> CheckResult {
     let mut server = target.start()?;
