@@ -422,7 +422,7 @@ pub const CHECKS: [Check; 13] = [
     },
     Check {
         name: "many-connections",
-        about: "thousands of concurrent connections echo (select: those past FD_SETSIZE are refused)",
+        about: "thousands of concurrent connections echo (select: those past FD_SETSIZE are refused), then a new one once they have left",
         body: load::many_connections,
     },
     Check {
