@@ -302,14 +302,8 @@ pub(crate) fn reset(target: &Target, sizes: &Sizes) -> CheckResult {
 /// Waits up to `timeout` for the server's descriptor count to fall to
 /// `target`; returns the last count seen.
 pub(crate) fn wait_for_fds(pid: u32, target: usize, timeout: Duration) -> usize {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let now = procfs::open_fds(pid).unwrap_or(usize::MAX);
-        if now <= target || Instant::now() >= deadline {
-            return now;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
+    procfs::wait_for_fds(pid, timeout, |n| n <= target)
+        .map_or_else(|last| last.unwrap_or(usize::MAX), |(n, _)| n)
 }
 
 /// The server's descriptor count once the connections it just served are

@@ -1,7 +1,7 @@
 //! A process's resource use, read from `/proc/PID/...` (Linux).
 
 use std::fs;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// User plus system CPU time the process has used so far.
 pub fn cpu_time(pid: u32) -> Option<Duration> {
@@ -45,6 +45,27 @@ pub fn threads(pid: u32) -> Option<u64> {
 /// Number of open descriptors.
 pub fn open_fds(pid: u32) -> Option<usize> {
     Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// Looks at the process's descriptor count every 20 ms, for at most
+/// `limit`, until `wanted` holds for it. Returns the count and how long it
+/// took, or, when time ran out, the last count seen (`None`: no `/proc`).
+pub fn wait_for_fds(
+    pid: u32,
+    limit: Duration,
+    wanted: impl Fn(usize) -> bool,
+) -> Result<(usize, Duration), Option<usize>> {
+    let start = Instant::now();
+    loop {
+        let now = open_fds(pid);
+        if let Some(n) = now.filter(|&n| wanted(n)) {
+            return Ok((n, start.elapsed()));
+        }
+        if start.elapsed() >= limit {
+            return Err(now);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[cfg(test)]

@@ -46,12 +46,7 @@ fn clients(ctx_server: &super::Server<'_>, n: usize) -> Result<Vec<TcpStream>, S
     // On a slow machine 200 ms may not be enough: wait (a little longer, and
     // bounded) until the server holds a descriptor for each.
     if let Some(before) = before {
-        let waiting = Instant::now();
-        while waiting.elapsed() < Duration::from_secs(5)
-            && procfs::open_fds(pid).is_some_and(|now| now < before + n)
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let _ = procfs::wait_for_fds(pid, Duration::from_secs(5), |now| now >= before + n);
     }
     Ok(all)
 }

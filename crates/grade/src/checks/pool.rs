@@ -287,24 +287,18 @@ fn no_reset(ctx: &Ctx) -> Outcome {
     // connections when it is done draining them, and that close must not be
     // a reset either.
     let closed = match fds_before {
-        Some(before) => {
-            let start = Instant::now();
-            loop {
-                let now = procfs::open_fds(server.pid()).unwrap_or(before);
-                if now <= before {
-                    break Some(start.elapsed());
-                }
-                if start.elapsed() > LINGER_LIMIT {
-                    return Err(format!(
-                        "{REFUSED} refused clients got their line and end-of-file, but {} s later \
-                         the server still holds {} descriptors for them: drain briefly, then close",
-                        LINGER_LIMIT.as_secs_f64(),
-                        now - before
-                    ));
-                }
-                std::thread::sleep(RETRY);
+        Some(before) => match procfs::wait_for_fds(server.pid(), LINGER_LIMIT, |n| n <= before) {
+            Ok((_, took)) => Some(took),
+            Err(Some(now)) => {
+                return Err(format!(
+                    "{REFUSED} refused clients got their line and end-of-file, but {} s later \
+                     the server still holds {} descriptors for them: drain briefly, then close",
+                    LINGER_LIMIT.as_secs_f64(),
+                    now - before
+                ));
             }
-        }
+            Err(None) => None,
+        },
         // No /proc: give the server the time it may take.
         None => {
             std::thread::sleep(LINGER_LIMIT);
@@ -402,14 +396,9 @@ fn threads_bounded(ctx: &Ctx) -> Outcome {
     drop(flood);
     let mut fds_after = None;
     if let Some(before) = fds_before {
-        let start = Instant::now();
-        loop {
-            let now = procfs::open_fds(server.pid()).unwrap_or(before);
-            if now <= before {
-                fds_after = Some(now);
-                break;
-            }
-            if start.elapsed() > LINGER_LIMIT {
+        match procfs::wait_for_fds(server.pid(), LINGER_LIMIT, |n| n <= before) {
+            Ok((now, _)) => fds_after = Some(now),
+            Err(Some(now)) => {
                 return Err(format!(
                     "the {FLOOD} refused clients have closed, but {} s later the server still \
                      has {} descriptors open for them: refused connections are not closed",
@@ -417,7 +406,7 @@ fn threads_bounded(ctx: &Ctx) -> Outcome {
                     now - before
                 ));
             }
-            std::thread::sleep(RETRY);
+            Err(None) => {}
         }
     }
     Ok(format!(

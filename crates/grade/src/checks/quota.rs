@@ -346,15 +346,10 @@ fn closes_after_drain(ctx: &Ctx) -> Outcome {
     let staying = clients.pop();
     let cut_at = Instant::now();
     drop(clients);
-    let fds_at_most = |n: usize, limit: Duration| -> Option<Duration> {
-        let start = Instant::now();
-        while start.elapsed() < limit {
-            if procfs::open_fds(pid).is_some_and(|fds| fds <= n) {
-                return Some(start.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+    let fds_at_most = |n: usize, limit: Duration| {
+        procfs::wait_for_fds(pid, limit, |fds| fds <= n)
+            .ok()
+            .map(|(_, took)| took)
     };
     let closed = fds_at_most(with_first, CLOSED_WITHIN).ok_or_else(|| {
         format!(
