@@ -79,6 +79,9 @@ pub struct Target {
     /// [`CLEAN_STOP_CHECKS`] run too. Opt-in: most servers stop the old way,
     /// killed by the signal, and the contract allows it.
     pub clean_stop: bool,
+    /// How many event loops the server runs, each serving its own
+    /// connections (1 unless said otherwise).
+    pub loops: usize,
 }
 
 impl Target {
@@ -88,7 +91,17 @@ impl Target {
             args: Vec::new(),
             kind,
             clean_stop: false,
+            loops: 1,
         }
+    }
+
+    /// Says how many event loops the server runs. A connection stays on the
+    /// loop that accepted it, so with more than one the `fairness` check
+    /// allows the shares to differ as much as their split between loops can
+    /// make them.
+    pub fn loops(mut self, n: usize) -> Self {
+        self.loops = n.max(1);
+        self
     }
 
     /// Says whether the server stops cleanly on SIGINT and SIGTERM: if it

@@ -44,6 +44,10 @@ struct Args {
     /// check too
     #[arg(long)]
     clean_stop: bool,
+    /// The server runs N event loops, each with its own connections: the
+    /// fairness check then allows for floods split unevenly between them
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    loops: usize,
 }
 
 fn after_help() -> String {
@@ -57,7 +61,7 @@ fn after_help() -> String {
 fn main() {
     let args = Args::parse();
     let Some(target) = Target::from_command_line(&args.server_cmd, args.kind)
-        .map(|t| t.clean_stop(args.clean_stop))
+        .map(|t| t.clean_stop(args.clean_stop).loops(args.loops))
     else {
         eprintln!("error: --server-cmd is empty");
         std::process::exit(2);

@@ -104,6 +104,17 @@ fn fairness_catches_a_client_that_holds_the_server() {
     assert!(o.figure.starts_with("ping p50 "), "{o}");
 }
 
+/// Saying the server runs several loops loosens only the share ratio: a
+/// client that holds the server still fails it.
+#[test]
+fn fairness_with_loops_still_catches_a_client_that_holds_the_server() {
+    let c = conformance::check("fairness").unwrap();
+    let o = c.run(&broken("greedy").loops(2), &Sizes::quick());
+    println!("--fault greedy, 2 loops: {o}");
+    assert!(!o.passed, "{o}");
+    assert!(reason(&o).starts_with("the ping p99 "), "{o}");
+}
+
 #[test]
 fn urgent_catches_a_lost_urgent_byte() {
     let o = fails("urgent", "no-oob-inline");
