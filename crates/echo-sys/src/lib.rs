@@ -10,7 +10,7 @@
 #![allow(clippy::unnecessary_cast)]
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 /// Turns the C convention (`-1` and `errno`) into an `io::Result`.
@@ -124,6 +124,17 @@ pub fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usi
     Ok(n as usize)
 }
 
+/// `ioctl(fd, FIONREAD)` (`SIOCINQ` for TCP): how many bytes a read could
+/// take from socket `fd` now. For a TCP socket with `SO_OOBINLINE`, every
+/// byte received and not yet read, the urgent one included.
+pub fn bytes_queued(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int, into the one we own; the descriptor is
+    // borrowed, so it stays open for the call.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut queued) })?;
+    Ok(queued.max(0) as usize)
+}
+
 /// Reads `RLIMIT_NOFILE` as `(soft, hard)`.
 pub fn nofile_limit() -> io::Result<(u64, u64)> {
     let mut lim = libc::rlimit {
@@ -216,6 +227,44 @@ mod tests {
         assert!(!set.contains(too_big));
         let empty = FdSet::new();
         assert!((0..FD_SETSIZE as RawFd).all(|fd| !empty.contains(fd)));
+    }
+
+    /// A read stops at the urgent mark with bytes still queued: the count
+    /// `bytes_queued` gives is what tells a loop that such a read, or a
+    /// `WouldBlock` there, did not empty the socket.
+    #[test]
+    fn bytes_queued_counts_what_a_read_stopped_at_the_urgent_mark_left() {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        use std::os::fd::AsFd;
+        use std::time::Instant;
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        socket2::SockRef::from(&server)
+            .set_out_of_band_inline(true)
+            .unwrap();
+        assert_eq!(bytes_queued(server.as_fd()).unwrap(), 0);
+        socket2::SockRef::from(&client)
+            .send_out_of_band(b"abc")
+            .unwrap();
+        client.write_all(b"def").unwrap();
+        let start = Instant::now();
+        while bytes_queued(server.as_fd()).unwrap() < 6 {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "abcdef never arrived"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut buf = [0u8; 64];
+        let n = server.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"ab", "the read stops before the urgent byte");
+        assert_eq!(bytes_queued(server.as_fd()).unwrap(), 4);
+        let n = server.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"cdef");
+        assert_eq!(bytes_queued(server.as_fd()).unwrap(), 0);
     }
 
     #[test]

@@ -12,14 +12,16 @@
 //! - a read shorter than the buffer usually means the socket is empty, but
 //!   not always: TCP stops a read at an urgent byte, and an end-of-file can
 //!   arrive with the data. When the event says so (`EPOLLPRI`, `EPOLLRDHUP`,
-//!   `EPOLLHUP`, `EPOLLERR`), the handler reads on until `WouldBlock`;
+//!   `EPOLLHUP`, `EPOLLERR`), the handler reads on until `WouldBlock`, and
+//!   then asks the kernel whether bytes are still queued: at the urgent
+//!   mark, a read made while a signal is pending gets `WouldBlock` anyway;
 //! - a client gets at most [`READS_PER_TURN`] reads per turn. One with data
 //!   left goes on `ready_again`, once (a flag says it is there), and its next
 //!   reads wait until every other client has had its turn.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use crate::FdMap;
@@ -314,9 +316,19 @@ impl Server {
                     return self.settle(fd);
                 }
                 Ok(n) => n,
-                // Empty for now: the next arrival is a new edge.
+                // Empty for now: the next arrival is a new edge. Except at
+                // the urgent mark, where Linux answers a read made while a
+                // signal is pending (a stop, a handler) with WouldBlock
+                // whatever is queued, and no edge comes for bytes already
+                // there: after an urgent event, ask how many are queued.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    client.read_to_the_end = false;
+                    let left = client.read_to_the_end
+                        && echo_sys::bytes_queued(client.stream.as_fd()).is_ok_and(|n| n > 0);
+                    if left {
+                        self.read_again_later(fd);
+                    } else {
+                        client.read_to_the_end = false;
+                    }
                     return self.settle(fd);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
