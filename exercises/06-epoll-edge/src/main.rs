@@ -19,7 +19,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -293,6 +293,7 @@ impl Server {
             // go on reading them a few at a time.
             budget.refill(Instant::now());
         }
+        let mut looked_again = false;
         loop {
             let (Some(client), Some(queue)) =
                 (self.clients.get_mut(&fd), self.message_queues.get_mut(&fd))
@@ -328,8 +329,17 @@ impl Server {
                     self.log.received(client.peer, &data[..n]);
                     queue.push(&data[..n]);
                 }
-                // Empty for now: the next edge says when there is more.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // Empty for now: the next edge says when there is more. But
+                // at TCP's urgent mark, a read made while a signal is pending
+                // gets WouldBlock whatever is queued (chapter 7): look once.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if looked_again
+                        || !echo_sys::bytes_queued(client.stream.as_fd()).is_ok_and(|n| n > 0)
+                    {
+                        return;
+                    }
+                    looked_again = true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.log.dropping(client.peer, &e);

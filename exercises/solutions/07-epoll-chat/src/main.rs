@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -205,6 +205,7 @@ impl Server {
     /// will announce what is waiting now.
     fn handle_readable(&mut self, fd: RawFd) {
         let mut data = [0u8; READ_SIZE];
+        let mut looked_again = false;
         loop {
             let Some(client) = self.clients.get_mut(&fd) else {
                 return;
@@ -220,7 +221,16 @@ impl Server {
                     self.log.received(client.peer, &data[..n]);
                     self.handle_input(fd, &data[..n]);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // At TCP's urgent mark, a read made while a signal is pending
+                // gets WouldBlock whatever is queued (chapter 7): look once.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if looked_again
+                        || !echo_sys::bytes_queued(client.stream.as_fd()).is_ok_and(|n| n > 0)
+                    {
+                        return;
+                    }
+                    looked_again = true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.log.dropping(client.peer, &e);
