@@ -126,19 +126,7 @@ pub fn bless_diffs(page: &str, read: &dyn Fn(&str) -> Option<String>) -> String 
         let Some(Ok(text)) = expected(&b.content, read) else {
             continue;
         };
-        let pad = " ".repeat(b.indent);
-        let new: Vec<String> = text
-            .lines()
-            .map(|l| {
-                if l.is_empty() {
-                    String::new()
-                } else {
-                    format!("{pad}{l}")
-                }
-            })
-            .collect();
-        let (first, count) = b.lines;
-        lines.splice(first..first + count, new);
+        b.replace_in(&mut lines, &text);
     }
     let mut out = lines.join("\n");
     if page.ends_with('\n') {

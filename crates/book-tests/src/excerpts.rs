@@ -271,21 +271,7 @@ pub fn bless_page(page: &str, read: &dyn Fn(&str) -> Option<String>) -> (String,
             continue;
         };
         match expected(&source, read) {
-            Ok(text) => {
-                let pad = " ".repeat(b.indent);
-                let new: Vec<String> = text
-                    .lines()
-                    .map(|l| {
-                        if l.is_empty() {
-                            String::new()
-                        } else {
-                            format!("{pad}{l}")
-                        }
-                    })
-                    .collect();
-                let (first, count) = b.lines;
-                lines.splice(first..first + count, new);
-            }
+            Ok(text) => b.replace_in(&mut lines, &text),
             Err(e) => problems.push(format!("line {}: {e}", b.line)),
         }
     }

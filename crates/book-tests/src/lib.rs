@@ -51,6 +51,8 @@
 //! transcripts again and runs that rewrite itself.
 #![forbid(unsafe_code)]
 
+use std::collections::BTreeMap;
+
 pub mod commands;
 pub mod course;
 pub mod diffs;
@@ -77,3 +79,19 @@ pub use transcripts::{TRANSCRIPTS, looks_like_transcript};
 
 /// The command that copies every captioned block's source into its page.
 pub const BLESS: &str = "BOOK_BLESS=1 cargo test -p book-tests";
+
+/// Fails the test listing every problem, each after its page's name;
+/// passes when every page's list is empty.
+pub fn fail_on(problems: BTreeMap<String, Vec<String>>) {
+    let problems: Vec<String> = problems
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .flat_map(|(file, v)| v.into_iter().map(move |p| format!("{file}: {p}")))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}

@@ -21,6 +21,27 @@ pub struct Block {
     pub(crate) indent: usize,
 }
 
+impl Block {
+    /// Puts `text` in place of this block's content in `lines` (the page's
+    /// lines), at the block's indentation. Blocks are replaced from the last
+    /// up, so that the line numbers of the earlier ones stay valid.
+    pub(crate) fn replace_in(&self, lines: &mut Vec<String>, text: &str) {
+        let pad = " ".repeat(self.indent);
+        let new: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.is_empty() {
+                    String::new()
+                } else {
+                    format!("{pad}{l}")
+                }
+            })
+            .collect();
+        let (first, count) = self.lines;
+        lines.splice(first..first + count, new);
+    }
+}
+
 /// The fenced code blocks of `page`. An unclosed fence is an error.
 pub fn blocks(page: &str) -> Result<Vec<Block>, String> {
     let lines: Vec<&str> = page.lines().collect();

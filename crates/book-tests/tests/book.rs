@@ -23,8 +23,8 @@ use book_tests::course::{
 use book_tests::translation::editions;
 use book_tests::{
     Invocation, Runner, bless_page, check_commands_end, check_fragments_in, check_invocation,
-    check_links_in, check_page, check_sections, headings, invocations, links, svg_problems,
-    transcripts,
+    check_links_in, check_page, check_sections, fail_on, headings, invocations, links,
+    svg_problems, transcripts,
 };
 use test_support::workspace_root;
 
@@ -138,20 +138,6 @@ fn rel(path: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
-}
-
-fn fail_on(problems: BTreeMap<String, Vec<String>>) {
-    let problems: Vec<String> = problems
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .flat_map(|(file, v)| v.into_iter().map(move |p| format!("{file}: {p}")))
-        .collect();
-    assert!(
-        problems.is_empty(),
-        "{} problem(s):\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use book_tests::translation::{EN_SRC, ZH_SRC, editions, page_parity, record_problems};
-use book_tests::{is_edition_link, links, links_and_images};
+use book_tests::{fail_on, is_edition_link, links, links_and_images};
 use test_support::workspace_root;
 
 /// The pages `SUMMARY.md` lists in `src`, in order.
@@ -35,20 +35,6 @@ fn translated() -> Vec<String> {
         .into_iter()
         .filter(|p| zh_src().join(p).is_file())
         .collect()
-}
-
-fn fail_on(problems: BTreeMap<String, Vec<String>>) {
-    let problems: Vec<String> = problems
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .flat_map(|(file, v)| v.into_iter().map(move |p| format!("{file}: {p}")))
-        .collect();
-    assert!(
-        problems.is_empty(),
-        "{} problem(s):\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
 }
 
 #[test]

@@ -11,7 +11,8 @@ use test_support::checks::binary_payload;
 
 use super::{CheckDef, Ctx, Outcome, cpu_over};
 use crate::probe::{
-    SILENCE, bytes, connect, finish_sender, judge_echo, read_within, round_trip, send_in_background,
+    Received, SILENCE, bytes, connect, finish_sender, judge_echo, read_within, round_trip,
+    send_in_background,
 };
 
 pub const NO_STRANDING: CheckDef = CheckDef {
@@ -44,18 +45,32 @@ fn least_time(size: usize, rate: usize) -> f64 {
     size.saturating_sub(rate) as f64 / rate as f64
 }
 
+/// Starts the server with `--rate RATE`; one client sends `size` bytes
+/// (made from `seed`) in one go while it reads them back for at most
+/// `limit`. Returns what was sent, what came back, and how long that took.
+fn echo_under_rate(
+    ctx: &Ctx,
+    rate: usize,
+    size: usize,
+    seed: u64,
+    limit: Duration,
+) -> Result<(Arc<Vec<u8>>, Received, Duration), String> {
+    let server = ctx.start(&["--quiet", "--rate", &rate.to_string()])?;
+    let payload = Arc::new(binary_payload(size, seed));
+    let stream = connect(server.addr())?;
+    let start = Instant::now();
+    let sender = send_in_background(&stream, Arc::clone(&payload), false)?;
+    let got = read_within(&stream, Some(size), SILENCE, limit);
+    let took = start.elapsed();
+    finish_sender(&stream, sender);
+    Ok((payload, got, took))
+}
+
 fn no_stranding(ctx: &Ctx) -> Outcome {
     const RATE: usize = 100_000;
     const SIZE: usize = 200_000;
     const LIMIT: Duration = Duration::from_secs(10);
-    let server = ctx.start(&["--quiet", "--rate", &RATE.to_string()])?;
-    let payload = Arc::new(binary_payload(SIZE, 17));
-    let stream = connect(server.addr())?;
-    let start = Instant::now();
-    let sender = send_in_background(&stream, Arc::clone(&payload), false)?;
-    let got = read_within(&stream, Some(SIZE), SILENCE, LIMIT);
-    let took = start.elapsed();
-    finish_sender(&stream, sender);
+    let (payload, got, took) = echo_under_rate(ctx, RATE, SIZE, 17, LIMIT)?;
     let least = least_time(SIZE, RATE);
     let ok = judge_echo(&payload, &got, false)
         .map_err(|e| format!("{e}, though the budget allows all of it in {least:.1} s"))?;
@@ -72,14 +87,7 @@ fn rate(ctx: &Ctx) -> Outcome {
     /// starts a little before the server's.
     const FLOOR: Duration = Duration::from_millis(2500);
     const LIMIT: Duration = Duration::from_secs(15);
-    let server = ctx.start(&["--quiet", "--rate", &RATE.to_string()])?;
-    let payload = Arc::new(binary_payload(SIZE, 19));
-    let stream = connect(server.addr())?;
-    let start = Instant::now();
-    let sender = send_in_background(&stream, Arc::clone(&payload), false)?;
-    let got = read_within(&stream, Some(SIZE), SILENCE, LIMIT);
-    let took = start.elapsed();
-    finish_sender(&stream, sender);
+    let (payload, got, took) = echo_under_rate(ctx, RATE, SIZE, 19, LIMIT)?;
     let ok = judge_echo(&payload, &got, false)?;
     let least = least_time(SIZE, RATE);
     if took < FLOOR {
